@@ -1,0 +1,217 @@
+"""Command line: ``rotpunkt develop IN... -o OUTDIR`` and ``rotpunkt info IN``.
+
+Each file is developed on its own: a file that fails prints one clear line naming it and the reason, the
+others still develop, and the exit status is 1 when any failed (2 for a usage error).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import RotpunktError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="rotpunkt: develop phone RAW (DNG) files with correct colour.")
+
+FORMAT_SUFFIX = {"jpeg": ".jpg", "tiff": ".tif", "png": ".png"}
+
+
+def _err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+@app.command()
+def develop(
+    inputs: Annotated[list[Path], typer.Argument(help="raw files (DNG or any LibRaw format)", show_default=False)],
+    outdir: Annotated[Path, typer.Option("-o", "--outdir", help="output folder (created if missing)")] = Path("."),
+    space: Annotated[str, typer.Option(help="output colour space: srgb or p3")] = "srgb",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jpeg, tiff (16-bit) or png")] = "jpeg",
+    demosaic: Annotated[str | None, typer.Option(help="demosaic method (default: the best available)")] = None,
+    quality: Annotated[int, typer.Option(help="JPEG quality 1-100")] = 95,
+    exposure: Annotated[float, typer.Option(help="exposure bias in EV")] = 0.0,
+    overwrite: Annotated[bool, typer.Option(help="replace existing outputs")] = True,
+) -> None:
+    """Develop raw files to JPEG / 16-bit TIFF / PNG with the colour space's ICC profile embedded."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .develop import DevelopParams
+    from .errors import InvalidParams
+    from .io.write import write
+    from .params import validate
+    from .raw import open_raw
+
+    console = _err_console()
+    fmt = fmt.lower()
+    if fmt == "jpg":
+        fmt = "jpeg"
+    if fmt not in FORMAT_SUFFIX:
+        console.print(f"[red]error:[/] --format must be jpeg, tiff or png; got {fmt!r}")
+        raise typer.Exit(2)
+    try:
+        kw = {"space": space.lower(), "exposure": exposure}
+        if demosaic:
+            kw["demosaic"] = demosaic
+        params = validate(DevelopParams(**kw))
+        if not 1 <= quality <= 100:
+            raise InvalidParams(f"--quality must be in [1, 100]; got {quality}")
+    except RotpunktError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot create output folder {outdir}: {exc.strerror}")
+        raise typer.Exit(2) from None
+
+    failed: list[tuple[Path, str]] = []
+    done = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=not console.is_terminal) as progress:
+        task = progress.add_task("developing", total=len(inputs))
+        for src in inputs:
+            progress.update(task, description=f"developing {src.name}")
+            dst = outdir / (src.stem + FORMAT_SUFFIX[fmt])
+            try:
+                if dst.exists() and os.path.samefile(dst, src):
+                    raise RotpunktError("output would overwrite the input", dst)
+                if dst.exists() and not overwrite:
+                    raise RotpunktError("output exists (use --overwrite)", dst)
+                with open_raw(src) as raw:
+                    img = raw.develop(params)
+                write(img, dst, format=fmt, quality=quality)
+                done += 1
+                progress.console.print(f"[green]ok[/]  {src} -> {dst}")
+            except RotpunktError as exc:
+                failed.append((src, str(exc)))
+                progress.console.print(f"[red]error:[/] {exc}")
+            except MemoryError:
+                failed.append((src, "out of memory"))
+                progress.console.print(f"[red]error:[/] {src}: out of memory")
+            progress.advance(task)
+    if failed:
+        console.print(f"{done} developed, {len(failed)} failed")
+        raise typer.Exit(1)
+
+
+def _jsonable(v):
+    import numpy as np
+
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, bytes):
+        return None
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def metadata_summary(path: Path) -> dict:
+    """The metadata that matters, as a JSON-ready dict (pixels are not decoded)."""
+    from . import io as rio
+    from .io.dng import COMPRESSION_NAMES, read_dng
+    from .stages import opcodes
+
+    if rio._is_tiff(os.fspath(path)):
+        try:
+            _, meta = read_dng(path, decode=False)
+        except RotpunktError as exc:
+            if "not a DNG" not in exc.reason:
+                raise
+            _, meta = rio.read(path, reader="libraw")
+    else:
+        _, meta = rio.read(path, reader="libraw")
+    c = meta.color
+    cfa = None
+    if meta.cfa_pattern is not None:
+        cfa = "".join("RGB"[i] for i in meta.cfa_pattern.ravel())
+    ops = {}
+    for i, raw in enumerate(meta.opcode_lists, start=1):
+        if raw:
+            ops[f"OpcodeList{i}"] = opcodes.describe(opcodes.parse_opcode_list(raw, path=meta.path))
+    ex = meta.exif
+    return {
+        "file": str(path),
+        "reader": meta.source,
+        "camera": " ".join(x for x in (ex.make, ex.model) if x) or meta.unique_camera_model,
+        "unique_camera_model": meta.unique_camera_model,
+        "dng_version": ".".join(map(str, meta.dng_version)) if meta.dng_version else None,
+        "size": [meta.width, meta.height],
+        "photometric": meta.photometric,
+        "cfa": cfa,
+        "compression": COMPRESSION_NAMES.get(meta.compression, str(meta.compression)),
+        "bits_per_sample": meta.bits_per_sample,
+        "sample_format": meta.sample_format,
+        "black_level": _jsonable(meta.black_level.ravel()),
+        "white_level": _jsonable(meta.white_level),
+        "active_area": _jsonable(meta.active_area),
+        "default_crop": _jsonable(meta.default_crop),
+        "orientation": meta.orientation,
+        "calibration_illuminants": list(c.calibration_illuminant),
+        "color_matrices": sum(m is not None for m in c.color_matrix),
+        "forward_matrices": sum(m is not None for m in c.forward_matrix),
+        "as_shot_neutral": _jsonable(c.as_shot_neutral),
+        "as_shot_white_xy": _jsonable(c.as_shot_white_xy),
+        "baseline_exposure": c.baseline_exposure + c.baseline_exposure_offset,
+        "profile": c.profile_name,
+        "hue_sat_map": list(c.hue_sat_map[0].dims) if c.hue_sat_map[0] is not None else None,
+        "look_table": list(c.look_table.dims) if c.look_table is not None else None,
+        "opcodes": ops,
+        "exif": {"exposure_time": ex.exposure_time, "iso": ex.iso, "f_number": ex.f_number,
+                 "focal_length": ex.focal_length, "datetime": ex.datetime, "lens": ex.lens},
+    }
+
+
+@app.command()
+def info(
+    inputs: Annotated[list[Path], typer.Argument(help="raw files", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Print the metadata that matters: camera, size, CFA, compression, opcodes, illuminants."""
+    console = _err_console()
+    out, failed = [], 0
+    for path in inputs:
+        try:
+            out.append(metadata_summary(path))
+        except RotpunktError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            failed += 1
+    if as_json:
+        print(json.dumps(out if len(inputs) > 1 else (out[0] if out else {}), indent=2, default=_jsonable))
+    else:
+        for d in out:
+            print(d["file"])
+            for k, v in d.items():
+                if k == "file" or v in (None, {}, []):
+                    continue
+                if k == "opcodes":
+                    for name, lines in v.items():
+                        print(f"  {name}:")
+                        for line in lines:
+                            print(f"    {line}")
+                    continue
+                if k == "exif":
+                    v = ", ".join(f"{a}={b}" for a, b in v.items() if b is not None)
+                print(f"  {k:24s} {v}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # console script entry point
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

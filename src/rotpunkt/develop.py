@@ -1,0 +1,241 @@
+"""The develop recipe: raw samples + metadata -> display-referred image, following the DNG order.
+
+    stored samples ─► OpcodeList1 ─► linearise (active area, black, white) ─► OpcodeList2 (mosaic)
+      ─► white balance (+ highlight clip) ─► demosaic ─► OpcodeList3 ─► camera -> XYZ D50 (DNG colour model)
+      ─► [ProfileHueSatMap ─► exposure ─► ProfileLookTable, in linear ProPhoto] ─► output primaries
+      ─► default crop ─► orientation ─► transfer function
+
+Each step is a pure function of its input array and params; this module only orders them (the recipe)
+and keeps memory bounded: after linearisation there is one float32 mosaic and one float32 RGB image,
+transformed in place in row strips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import colour_math as cm
+from .errors import InvalidParams, RotpunktError, RotpunktWarning, UnsupportedFormat, with_path
+from .params import param, validate
+from .stages import colour, demosaic, opcodes
+from .stages.linearize import linearize
+from .types import Image, RawMetadata
+
+SPACES = ("srgb", "p3")
+STRIP_ROWS = 256
+
+#: opcodes that commute with a per-plane gain, so OpcodeList3 may run on white-balanced data
+_GAIN_COMMUTING = {"GainMap", "FixVignetteRadial", "WarpRectilinear", "ScalePerRow", "ScalePerColumn",
+                   "TrimBounds", "FixBadPixelsConstant", "FixBadPixelsList"}
+
+
+@dataclass(frozen=True)
+class DevelopParams:
+    """Everything ``develop`` can be told. Units and ranges drive the CLI and validation."""
+
+    demosaic: str = param(demosaic.DEFAULT_METHOD, choices=tuple(demosaic.DEMOSAIC),
+                          doc="demosaic method")
+    space: str = param("srgb", choices=SPACES, doc="output colour space (sRGB or Display P3)")
+    exposure: float = param(0.0, unit="EV", range=(-10.0, 10.0), doc="exposure bias added to the file's")
+    baseline_exposure: bool = param(True, choices=(True, False),
+                                    doc="apply the file's BaselineExposure (+Offset)")
+    white_balance: str = param("as_shot", choices=("as_shot", "temperature"),
+                               doc="as shot, or a correlated colour temperature and tint")
+    temperature: float = param(5003.0, unit="K", range=(2000.0, 50000.0),
+                               doc="white's colour temperature when white_balance='temperature'")
+    tint: float = param(0.0, unit="", range=(-150.0, 150.0), doc="white's tint (DNG SDK units)")
+    highlights: str = param("clip", choices=("clip", "none"),
+                            doc="clip white-balanced highlights at sensor saturation, or keep them")
+    profile_tables: bool = param(True, choices=(True, False),
+                                 doc="apply ProfileHueSatMap and ProfileLookTable when the file has them")
+    crop: bool = param(True, choices=(True, False), doc="apply the DefaultCrop")
+    orient: bool = param(True, choices=(True, False), doc="rotate the pixels upright (EXIF Orientation)")
+    workers: int = param(2, unit="threads", range=(1, 64), doc="threads for strip-parallel stages")
+
+
+def _check_shape(arr: np.ndarray, meta: RawMetadata) -> None:
+    if meta.photometric == "cfa":
+        if arr.ndim != 2:
+            raise UnsupportedFormat(f"CFA data must be one plane, got shape {arr.shape}", meta.path)
+    elif arr.ndim != 3 or arr.shape[2] != 3:
+        raise UnsupportedFormat(
+            f"LinearRaw data with {1 if arr.ndim == 2 else arr.shape[2]} samples: only 3 are supported", meta.path)
+
+
+def _opcode_list(meta: RawMetadata, index: int) -> list:
+    raw = meta.opcode_lists[index]
+    if not raw:
+        return []
+    return opcodes.parse_opcode_list(raw, path=meta.path)
+
+
+def _apply_list1(data: np.ndarray, meta: RawMetadata) -> np.ndarray:
+    ops = _opcode_list(meta, 0)
+    if not ops:
+        return data
+    scale = 65535.0 if data.dtype.kind in "ui" else 1.0
+    x = data.astype(np.float32) * np.float32(1.0 / scale)
+    x = opcodes.apply_opcode_list(x, ops, cfa_pattern=meta.cfa_pattern, path=meta.path)
+    return x * np.float32(scale)
+
+
+def _white(meta: RawMetadata, p: DevelopParams):
+    """The camera neutral (C,), max 1, and the camera -> XYZ D50 matrix for white-balanced values."""
+    info = meta.color
+    if p.white_balance == "temperature":
+        xy = cm.cct_to_xy(p.temperature, p.tint)
+        m, xy, cct = colour.camera_to_xyz_d50(info, white_xy=xy)
+    else:
+        m, xy, cct = colour.camera_to_xyz_d50(info)
+    neutral = colour.xy_to_neutral(info, xy)
+    neutral = np.asarray(neutral, np.float64)
+    neutral = neutral / neutral.max()
+    return neutral, m @ np.diag(neutral), xy, cct
+
+
+def _scale_planes_mosaic(mosaic: np.ndarray, gains: np.ndarray, cfa: np.ndarray, clip: bool) -> None:
+    """In place: multiply each CFA site by its plane's gain; optionally clip at 1 (saturation)."""
+    r, c = cfa.shape
+    for i in range(r):
+        for j in range(c):
+            view = mosaic[i::r, j::c]
+            view *= np.float32(gains[cfa[i, j]])
+    if clip:
+        np.minimum(mosaic, 1.0, out=mosaic)
+
+
+def _scale_planes_rgb(rgb: np.ndarray, gains: np.ndarray, clip: bool) -> None:
+    g = gains.astype(np.float32)
+    for y0 in range(0, rgb.shape[0], STRIP_ROWS):
+        s = rgb[y0:y0 + STRIP_ROWS]
+        s *= g
+        if clip:
+            np.minimum(s, 1.0, out=s)
+
+
+def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip pixels stored with EXIF ``orientation`` so they display upright (TIFF 6.0 tag 274)."""
+    ops: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1, :],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, k=1),
+    }
+    if orientation == 1:
+        return img
+    return np.ascontiguousarray(ops.get(orientation, ops[1])(img))
+
+
+def develop(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None = None, **overrides: Any) -> Image:
+    """Develop stored raw samples into a display-referred image.
+
+    Parameters
+    ----------
+    data : ndarray
+        Stored samples from :func:`rotpunkt.io.read` (not modified).
+    meta : RawMetadata
+    params : DevelopParams, optional; ``overrides`` replace single fields.
+
+    Returns
+    -------
+    Image with float32 (H, W, 3) data in [0, 1], encoded with the sRGB transfer function, in the
+    primaries of ``params.space``.
+    """
+    p = params or DevelopParams()
+    if overrides:
+        try:
+            p = dataclasses.replace(p, **overrides)
+        except TypeError as exc:
+            raise InvalidParams(f"unknown develop parameter: {exc}") from exc
+    validate(p)
+    try:
+        return _develop(data, meta, p)
+    except RotpunktError as err:
+        raise with_path(err, meta.path) if meta.path else err from None
+
+
+def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple[np.ndarray, dict]:
+    """Everything up to the output encoding: float32 (H, W, 3) linear in ``p.space``'s primaries.
+
+    Returned array is a fresh buffer the caller owns. Also returns facts found on the way (white xy, CCT).
+    """
+    _check_shape(data, meta)
+    stored = _apply_list1(data, meta)
+    lin = linearize(stored, meta)
+    del stored
+    list2 = _opcode_list(meta, 1)
+    if list2:
+        lin = opcodes.apply_opcode_list(lin, list2, cfa_pattern=meta.cfa_pattern, path=meta.path)
+    neutral, m_wb, xy, cct = _white(meta, p)
+    gains = 1.0 / neutral
+    clip = p.highlights == "clip"
+    if meta.photometric == "cfa":
+        _scale_planes_mosaic(lin, gains, meta.cfa_pattern, clip)
+        try:
+            rgb = demosaic.demosaic(lin, meta.cfa_pattern, demosaic.DemosaicParams(method=p.demosaic),
+                                    workers=p.workers)
+        except UnsupportedFormat:
+            warnings.warn(f"{meta.path}: {p.demosaic} does not support this CFA; using bilinear",
+                          RotpunktWarning, stacklevel=3)
+            rgb = demosaic.demosaic(lin, meta.cfa_pattern, demosaic.DemosaicParams(method="bilinear"),
+                                    workers=p.workers)
+        del lin
+    else:
+        rgb = lin
+        _scale_planes_rgb(rgb, gains, clip)
+    list3 = _opcode_list(meta, 2)
+    if list3:
+        commute = all(op.name in _GAIN_COMMUTING for op in list3)
+        if not commute:  # apply the list to camera-native values, as the specification orders
+            _scale_planes_rgb(rgb, neutral, False)
+        rgb = opcodes.apply_opcode_list(rgb, list3, cfa_pattern=None, path=meta.path)
+        if not commute:
+            _scale_planes_rgb(rgb, gains, clip)
+
+    ev = p.exposure
+    if p.baseline_exposure:
+        ev += meta.color.baseline_exposure + meta.color.baseline_exposure_offset
+    gain = 2.0 ** ev
+    xyz_to_out = cm.xyz_d50_to_rgb_matrix(p.space)
+    info = meta.color
+    hsm = colour.interpolate_hue_sat_map(info, cct) if p.profile_tables else None
+    look = info.look_table if p.profile_tables else None
+    if hsm is None and look is None:
+        colour.apply_matrix(rgb, gain * (xyz_to_out @ m_wb), out=rgb, workers=p.workers)
+    else:
+        to_pp = cm.xyz_d50_to_rgb_matrix("prophoto")
+        colour.apply_matrix(rgb, to_pp @ m_wb, out=rgb, workers=p.workers)
+        if hsm is not None:
+            rgb = colour.apply_hue_sat_map(rgb, hsm, out=rgb, workers=p.workers)
+        if gain != 1.0:
+            _scale_planes_rgb(rgb, np.full(3, gain), False)
+        if look is not None:
+            rgb = colour.apply_hue_sat_map(rgb, look, out=rgb, workers=p.workers)
+        colour.apply_matrix(rgb, xyz_to_out @ np.linalg.inv(to_pp), out=rgb, workers=p.workers)
+    if p.crop and meta.default_crop is not None:
+        t, l, h, w = meta.default_crop
+        if (t, l, h, w) != (0, 0, rgb.shape[0], rgb.shape[1]):
+            rgb = np.ascontiguousarray(rgb[t:t + h, l:l + w])
+    if p.orient:
+        rgb = _orient(rgb, meta.orientation)
+    return rgb, {"white_xy": xy, "cct": cct, "neutral": neutral}
+
+
+def _develop(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> Image:
+    rgb, _facts = scene_linear(data, meta, p)
+    for y0 in range(0, rgb.shape[0], STRIP_ROWS):
+        s = rgb[y0:y0 + STRIP_ROWS]
+        np.clip(s, 0.0, 1.0, out=s)
+        s[...] = cm.srgb_encode(s)
+    return Image(data=rgb, space=p.space, orientation=1 if p.orient else meta.orientation, exif=meta.exif,
+                 source=meta.path)
