@@ -101,6 +101,18 @@ def develop(
         raise typer.Exit(1)
 
 
+@app.command()
+def demo(
+    outdir: Annotated[Path, typer.Option("-o", "--outdir", help="output folder")] = Path("out"),
+    space: Annotated[str, typer.Option(help="srgb or p3")] = "srgb",
+) -> None:
+    """Develop the small DNG bundled with rotpunkt (an LG G4 phone raw) to OUTDIR/sample.jpg."""
+    from . import sample_path
+
+    develop([Path(sample_path())], outdir=outdir, space=space, fmt="jpeg", demosaic=None, quality=95,
+            exposure=0.0, overwrite=True)
+
+
 def _jsonable(v):
     import numpy as np
 
