@@ -59,9 +59,6 @@ DEVELOPS = [
     "canon6d_photoprism_lossy.dng",  # lossy JPEG, HueSatMap + LookTable
     "canon550d_tinydng_colorchart.dng",  # Bayer, one ColorMatrix, no illuminant
     "aosp-dngsdk_cve_2020_9589_original.dng",  # LJ92 tiles + LinearizationTable
-    "adobe-dngsdk17_05_PGTM2_unsigned8.dng",
-    "adobe-dngsdk17_08_PGTM2_float32.dng",
-    "adobe-dngsdk17_09_ImageSequenceInfo_1_of_3.dng",
     "adobe-dngsdk17_14_hdr_sdr_profiles.dng",  # float32 LinearRaw, BaselineExposure +2 / offset -2
     "adobe-dngsdk17_02_jxl_linear_raw_float.dng",  # JPEG XL float16
     "adobe-dngsdk17_01_jxl_linear_raw_integer.dng",  # JPEG XL uint16, 60 MP
@@ -87,6 +84,24 @@ def test_sample_develops(name):
     assert float(img.data.std()) > 0.01
 
 
+@pytest.mark.parametrize("name", ["adobe-dngsdk17_05_PGTM2_unsigned8.dng", "adobe-dngsdk17_08_PGTM2_float32.dng",
+                                  "adobe-dngsdk17_09_ImageSequenceInfo_1_of_3.dng",
+                                  "adobe-dngsdk17_11_ImageSequenceInfo_3_of_3.dng"])
+def test_synthetic_grey_test_camera_renders_neutral_grey(name):
+    """Adobe's "Test Camera" files hold a uniform neutral grey (AsShotNeutral 1,1,1, identity-like
+    D50 matrix): the develop must give a neutral grey of the same linear value, sRGB encoded."""
+    from rotpunkt.colour_math import srgb_encode
+    from rotpunkt.stages.linearize import linearize
+
+    data, meta = read_dng(sample(name))
+    lin = linearize(data, meta)
+    assert np.ptp(lin) == 0  # the scene really is uniform
+    img = rotpunkt.develop(sample(name)).data
+    c = meta.color
+    expect = srgb_encode(float(lin.flat[0]) * 2.0 ** (c.baseline_exposure + c.baseline_exposure_offset))
+    np.testing.assert_allclose(img, expect, atol=2e-4)
+
+
 def _swap(pair):
     return (pair[1], pair[0])
 
@@ -102,7 +117,7 @@ def test_reversed_illuminant_order_gives_the_same_colours():
         camera_calibration=_swap(c.camera_calibration), calibration_illuminant=_swap(c.calibration_illuminant),
         hue_sat_map=_swap(c.hue_sat_map),
     )
-    from rotpunkt.develop import develop
+    from rotpunkt.pipeline import develop
 
     out1 = develop(data, meta).data
     out2 = develop(data, meta.replace(color=swapped)).data

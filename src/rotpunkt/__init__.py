@@ -8,7 +8,14 @@
 
 from __future__ import annotations
 
-from .errors import CorruptFile, InvalidParams, MissingImageData, RotpunktError, RotpunktWarning, UnsupportedFormat
+from .errors import (
+    CorruptFile,
+    InvalidParams,
+    MissingImageData,
+    RotpunktError,
+    RotpunktWarning,
+    UnsupportedFormat,
+)
 from .raw import RawImage
 from .raw import open_raw as open  # noqa: A001 - the verb users expect, like imageio/rawpy
 from .types import Image, RawMetadata
@@ -43,7 +50,7 @@ def sample_path() -> str:
 
 def __getattr__(name: str):
     if name == "DevelopParams":
-        from .develop import DevelopParams
+        from .pipeline import DevelopParams
 
         return DevelopParams
     raise AttributeError(name)

@@ -42,10 +42,10 @@ def develop(
     """Develop raw files to JPEG / 16-bit TIFF / PNG with the colour space's ICC profile embedded."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .develop import DevelopParams
     from .errors import InvalidParams
     from .io.write import write
     from .params import validate
+    from .pipeline import DevelopParams
     from .raw import open_raw
 
     console = _err_console()

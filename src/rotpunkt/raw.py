@@ -30,7 +30,7 @@ class RawImage:
 
     def develop(self, params: Any = None, **overrides: Any) -> Image:
         """Develop to a display-referred :class:`Image` (see :class:`rotpunkt.develop.DevelopParams`)."""
-        from .develop import develop
+        from .pipeline import develop
 
         if self.data is None:
             from .errors import RotpunktError

@@ -45,11 +45,12 @@ class DevelopParams:
     exposure: float = param(0.0, unit="EV", range=(-10.0, 10.0), doc="exposure bias added to the file's")
     baseline_exposure: bool = param(True, choices=(True, False),
                                     doc="apply the file's BaselineExposure (+Offset)")
-    white_balance: str = param("as_shot", choices=("as_shot", "temperature"),
-                               doc="as shot, or a correlated colour temperature and tint")
-    temperature: float = param(5003.0, unit="K", range=(2000.0, 50000.0),
-                               doc="white's colour temperature when white_balance='temperature'")
-    tint: float = param(0.0, unit="", range=(-150.0, 150.0), doc="white's tint (DNG SDK units)")
+    white_balance: str = param("as_shot", choices=("as_shot", "daylight", "custom"),
+                               doc="as shot, daylight (D55), or custom temperature and tint")
+    temperature: float = param(5500.0, unit="K", range=(2000.0, 12000.0),
+                               doc="white's colour temperature when white_balance='custom'")
+    tint: float = param(0.0, unit="DNG tint", range=(-150.0, 150.0),
+                        doc="white's tint when white_balance='custom' (+ = greener light)")
     highlights: str = param("clip", choices=("clip", "none"),
                             doc="clip white-balanced highlights at sensor saturation, or keep them")
     profile_tables: bool = param(True, choices=(True, False),
@@ -81,22 +82,24 @@ def _apply_list1(data: np.ndarray, meta: RawMetadata) -> np.ndarray:
         return data
     scale = 65535.0 if data.dtype.kind in "ui" else 1.0
     x = data.astype(np.float32) * np.float32(1.0 / scale)
-    x = opcodes.apply_opcode_list(x, ops, cfa_pattern=meta.cfa_pattern, path=meta.path)
+    x = opcodes.apply_opcode_list(x, ops, cfa_pattern=meta.cfa_pattern, path=meta.path, stored_scale=scale,
+                                  stage=1)
     return x * np.float32(scale)
 
 
-def _white(meta: RawMetadata, p: DevelopParams):
-    """The camera neutral (C,), max 1, and the camera -> XYZ D50 matrix for white-balanced values."""
+def _colour(meta: RawMetadata, p: DevelopParams):
+    """White balance and colour model: the camera neutral (C,) with max 1, the matrix taking
+    white-balanced camera values to XYZ D50 (neutral -> D50 white, Y = 1), and the profile tables."""
     info = meta.color
-    if p.white_balance == "temperature":
-        xy = cm.cct_to_xy(p.temperature, p.tint)
-        m, xy, cct = colour.camera_to_xyz_d50(info, white_xy=xy)
+    cp = colour.ColorParams(white_balance=p.white_balance, temperature=p.temperature, tint=p.tint,
+                            use_profile_tables=p.profile_tables)
+    t = colour.color_transform(info, cp)
+    if p.white_balance == "as_shot" and info.as_shot_neutral is not None:
+        neutral = np.asarray(info.as_shot_neutral, np.float64)
     else:
-        m, xy, cct = colour.camera_to_xyz_d50(info)
-    neutral = colour.xy_to_neutral(info, xy)
-    neutral = np.asarray(neutral, np.float64)
-    neutral = neutral / neutral.max()
-    return neutral, m @ np.diag(neutral), xy, cct
+        neutral = colour.xy_to_neutral(info, t.white_xy)
+    neutral = np.clip(neutral / neutral.max(), 0.001, 1.0)
+    return neutral, t.matrix @ np.diag(neutral), t
 
 
 def _scale_planes_mosaic(mosaic: np.ndarray, gains: np.ndarray, cfa: np.ndarray, clip: bool) -> None:
@@ -175,8 +178,8 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
     del stored
     list2 = _opcode_list(meta, 1)
     if list2:
-        lin = opcodes.apply_opcode_list(lin, list2, cfa_pattern=meta.cfa_pattern, path=meta.path)
-    neutral, m_wb, xy, cct = _white(meta, p)
+        lin = opcodes.apply_opcode_list(lin, list2, cfa_pattern=meta.cfa_pattern, path=meta.path, stage=2)
+    neutral, m_wb, t = _colour(meta, p)
     gains = 1.0 / neutral
     clip = p.highlights == "clip"
     if meta.photometric == "cfa":
@@ -198,7 +201,7 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
         commute = all(op.name in _GAIN_COMMUTING for op in list3)
         if not commute:  # apply the list to camera-native values, as the specification orders
             _scale_planes_rgb(rgb, neutral, False)
-        rgb = opcodes.apply_opcode_list(rgb, list3, cfa_pattern=None, path=meta.path)
+        rgb = opcodes.apply_opcode_list(rgb, list3, cfa_pattern=None, path=meta.path, stage=3)
         if not commute:
             _scale_planes_rgb(rgb, gains, clip)
 
@@ -207,28 +210,26 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
         ev += meta.color.baseline_exposure + meta.color.baseline_exposure_offset
     gain = 2.0 ** ev
     xyz_to_out = cm.xyz_d50_to_rgb_matrix(p.space)
-    info = meta.color
-    hsm = colour.interpolate_hue_sat_map(info, cct) if p.profile_tables else None
-    look = info.look_table if p.profile_tables else None
+    hsm, look = t.hue_sat_map, t.look_table
     if hsm is None and look is None:
         colour.apply_matrix(rgb, gain * (xyz_to_out @ m_wb), out=rgb, workers=p.workers)
-    else:
+    else:  # the profile tables live in linear ProPhoto RGB (DNG specification, chapter 6)
         to_pp = cm.xyz_d50_to_rgb_matrix("prophoto")
         colour.apply_matrix(rgb, to_pp @ m_wb, out=rgb, workers=p.workers)
         if hsm is not None:
-            rgb = colour.apply_hue_sat_map(rgb, hsm, out=rgb, workers=p.workers)
+            rgb = colour.apply_hue_sat_map(rgb, hsm, workers=p.workers)
         if gain != 1.0:
             _scale_planes_rgb(rgb, np.full(3, gain), False)
         if look is not None:
-            rgb = colour.apply_hue_sat_map(rgb, look, out=rgb, workers=p.workers)
+            rgb = colour.apply_hue_sat_map(rgb, look, workers=p.workers)
         colour.apply_matrix(rgb, xyz_to_out @ np.linalg.inv(to_pp), out=rgb, workers=p.workers)
     if p.crop and meta.default_crop is not None:
-        t, l, h, w = meta.default_crop
-        if (t, l, h, w) != (0, 0, rgb.shape[0], rgb.shape[1]):
-            rgb = np.ascontiguousarray(rgb[t:t + h, l:l + w])
+        top, left, ch, cw = meta.default_crop
+        if (top, left, ch, cw) != (0, 0, rgb.shape[0], rgb.shape[1]):
+            rgb = np.ascontiguousarray(rgb[top:top + ch, left:left + cw])
     if p.orient:
         rgb = _orient(rgb, meta.orientation)
-    return rgb, {"white_xy": xy, "cct": cct, "neutral": neutral}
+    return rgb, {"white_xy": t.white_xy, "cct": t.cct, "neutral": neutral}
 
 
 def _develop(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> Image:
@@ -236,6 +237,6 @@ def _develop(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> Image:
     for y0 in range(0, rgb.shape[0], STRIP_ROWS):
         s = rgb[y0:y0 + STRIP_ROWS]
         np.clip(s, 0.0, 1.0, out=s)
-        s[...] = cm.srgb_encode(s)
+    cm.srgb_encode_fast(rgb, out=rgb, workers=p.workers)
     return Image(data=rgb, space=p.space, orientation=1 if p.orient else meta.orientation, exif=meta.exif,
                  source=meta.path)

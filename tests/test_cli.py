@@ -1,0 +1,94 @@
+"""The command line, run as a real process on the bundled sample and on broken files."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+import rotpunkt
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "rotpunkt.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_develop_many_files_one_broken(tmp_path):
+    sample = rotpunkt.sample_path()
+    before = sha(sample)
+    bad = tmp_path / "broken.dng"
+    bad.write_bytes(open(sample, "rb").read()[:3000])  # header intact, pixel data cut away
+    out = tmp_path / "out"
+    r = run("develop", sample, bad, "-o", out)
+    assert r.returncode == 1, r.stderr
+    assert (out / "sample.jpg").is_file()
+    assert not (out / "broken.jpg").exists()
+    assert "broken.dng" in r.stderr and "error" in r.stderr
+    assert "1 developed, 1 failed" in r.stderr
+    assert sha(sample) == before  # the input is never written
+    leftovers = [p.name for p in out.iterdir() if p.name != "sample.jpg"]
+    assert leftovers == []  # no temporary or half-written file
+    with PILImage.open(out / "sample.jpg") as im:
+        assert im.format == "JPEG" and im.size == (600, 338)
+        assert im.info.get("icc_profile")
+
+
+def test_develop_tiff_p3(tmp_path):
+    import tifffile
+
+    r = run("develop", rotpunkt.sample_path(), "-o", tmp_path, "--space", "p3", "--format", "tiff")
+    assert r.returncode == 0, r.stderr
+    with tifffile.TiffFile(tmp_path / "sample.tif") as tif:
+        page = tif.pages[0]
+        assert page.dtype == np.uint16 and page.shape == (338, 600, 3)
+        assert 34675 in page.tags  # ICC profile
+
+
+def test_usage_errors_exit_2(tmp_path):
+    r = run("develop", rotpunkt.sample_path(), "-o", tmp_path, "--space", "adobe")
+    assert r.returncode == 2 and "space" in r.stderr
+    r = run("develop", rotpunkt.sample_path(), "-o", tmp_path, "--format", "bmp")
+    assert r.returncode == 2 and "format" in r.stderr
+
+
+def test_info_json():
+    r = run("info", rotpunkt.sample_path(), "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["camera"] == "LG Mobile LG-H815"
+    assert d["size"] == [600, 338]
+    assert d["photometric"] == "linear_raw"
+    assert d["compression"] == "lossy JPEG"
+    assert d["calibration_illuminants"] == [21, 17]
+    assert len(d["opcodes"]["OpcodeList2"]) == 3
+    assert all("MapPolynomial" in line for line in d["opcodes"]["OpcodeList2"])
+
+
+def test_info_text_and_missing_file(tmp_path):
+    r = run("info", rotpunkt.sample_path())
+    assert r.returncode == 0 and "LG-H815" in r.stdout and "OpcodeList2" in r.stdout
+    r = run("info", tmp_path / "nope.dng")
+    assert r.returncode == 1 and "nope.dng" in r.stderr and "not found" in r.stderr
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_matches_pillow(orientation):
+    from PIL import ImageOps
+
+    from rotpunkt.pipeline import _orient
+
+    a = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+    im = PILImage.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.info["exif"] = exif.tobytes()
+    ref = np.asarray(ImageOps.exif_transpose(im))
+    np.testing.assert_array_equal(_orient(a, orientation), ref)
