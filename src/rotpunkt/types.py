@@ -79,8 +79,9 @@ class Exif:
 class RawMetadata:
     """Everything the pipeline needs to know about a raw file, in typed form.
 
-    Geometry: ``data`` of the RawImage is the stored image cropped to ``active_area`` already;
-    ``default_crop`` is (top, left, height, width) relative to the active area.
+    Geometry: ``data`` of the RawImage is the stored image, uncropped (OpcodeList1 works on it); the
+    linearisation stage crops it to ``active_area``; ``default_crop`` is (top, left, height, width)
+    relative to the active area.
     """
 
     path: str | None

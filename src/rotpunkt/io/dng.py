@@ -50,6 +50,7 @@ FORWARD_MATRIX = (50964, 50965)
 PROFILE_HUE_SAT_MAP_ENCODING, PROFILE_LOOK_TABLE_ENCODING = 51107, 51108
 BASELINE_EXPOSURE_OFFSET = 51109
 COLUMN_INTERLEAVE_FACTOR = 52547
+CAMERA_CALIBRATION_SIGNATURE, PROFILE_CALIBRATION_SIGNATURE = 50931, 50932
 
 PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW = 32803, 34892
 SUPPORTED_COMPRESSION = {1: "none", 7: "lossless JPEG", 8: "deflate", 32946: "deflate",
@@ -447,6 +448,9 @@ def _read(tif: tifffile.TiffFile, path: str, file_size: int, decode: bool = True
     cm = tuple(_matrix(tags, c, ncol, 3) for c in COLOR_MATRIX)
     fm = tuple(_matrix(tags, c, 3, ncol) for c in FORWARD_MATRIX)
     cc = tuple(_matrix(tags, c, ncol, ncol) for c in CAMERA_CALIBRATION)
+    # DNG: CameraCalibration applies only when its signature matches the profile's (both may be absent)
+    if tags.text(CAMERA_CALIBRATION_SIGNATURE) != tags.text(PROFILE_CALIBRATION_SIGNATURE):
+        cc = (None, None)
     ill = tuple(int(tags.scalar(c, 0) or 0) for c in CALIBRATION_ILLUMINANT)
     ab = tags.num(ANALOG_BALANCE)
     neutral = tags.num(AS_SHOT_NEUTRAL)
