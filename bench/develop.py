@@ -81,8 +81,20 @@ def worker(engine: str, path: str, repeat: int) -> None:
             del rgb
         else:
             raise SystemExit(f"unknown engine {engine}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"times": times, "peak": peak}))
+    print(json.dumps({"times": times, "peak": peak_rss()}))
+
+
+def peak_rss() -> int:
+    """Peak resident memory of this process in bytes. VmHWM belongs to this address space alone
+    (ru_maxrss would carry the parent's peak across fork + exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def measure(engine: str, path: Path, repeat: int) -> dict:

@@ -166,3 +166,20 @@ def test_flat_field_comes_out_flat(tmp_path, kind):
     for ch in range(3):
         cc = lin[h // 2 - 8:h // 2 + 8, w // 2 - 8:w // 2 + 8, ch].mean()
         assert abs(lin[:16, :16, ch].mean() / cc - 1.0) < 0.02
+
+
+def test_libraw_reader_same_pipeline(tmp_path):
+    """A file read through rawpy (as every non-DNG raw is) goes through the same colour model with
+    LibRaw's one D65 matrix: under D65 it lands on the ColorMatrix floor too."""
+    scene = colour_chart(illuminant="D65", forward_matrices=False)
+    path = scene.write(tmp_path / "chart.dng")
+    truth = scene.truth
+    floor = float(delta_e(floor_color_matrix(truth, scene.dng), truth.xyz_d50).mean())
+    with rotpunkt.open(path, reader="libraw") as raw:
+        assert raw.meta.source == "libraw"
+        img = raw.develop(space="p3")
+    lin = colour.cctf_decoding(img.data.astype(np.float64), function="sRGB")
+    xyz = colour.RGB_to_XYZ(patch_means(lin, truth.rects), colour.RGB_COLOURSPACES["Display P3"], D65,
+                            chromatic_adaptation_transform=None)
+    ours = float(delta_e(adapt(xyz, D65, D50), truth.xyz_d50).mean())
+    assert ours <= floor + 0.3, (ours, floor)

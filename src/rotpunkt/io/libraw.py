@@ -36,6 +36,8 @@ def read_libraw(path: str | os.PathLike) -> tuple[np.ndarray, RawMetadata]:
             white = float(raw.white_level)
             mult = np.asarray(raw.camera_whitebalance, dtype=np.float64)[:3]
             xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3]
+            rgb_cam = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3]
+            pre_mul = np.asarray(raw.daylight_whitebalance, dtype=np.float64)[:3]
             size = raw.sizes
             flip = size.flip
     except RotpunktError:
@@ -47,7 +49,17 @@ def read_libraw(path: str | os.PathLike) -> tuple[np.ndarray, RawMetadata]:
         if "FileUnsupported" in name:
             raise UnsupportedFormat("not a raw format LibRaw can read", path) from exc
         raise CorruptFile(f"LibRaw could not decode the file: {name}: {exc}", path) from exc
-    if not np.any(xyz_to_cam):
+    if not np.any(xyz_to_cam) and np.any(rgb_cam) and np.all(pre_mul > 0):
+        # LibRaw keeps only the derived camera -> sRGB matrix for some files (DNGs among them). dcraw's
+        # construction is rgb_cam = inverse(rows_normalised(cam_xyz @ xyz_rgb)), the row sums being
+        # 1 / pre_mul; undo it to recover the XYZ -> camera matrix.
+        from ..colour_math import rgb_to_xyz_matrix
+
+        try:
+            xyz_to_cam = np.diag(1.0 / pre_mul) @ np.linalg.inv(rgb_cam) @ np.linalg.inv(rgb_to_xyz_matrix("srgb"))
+        except np.linalg.LinAlgError:
+            xyz_to_cam = np.zeros((3, 3))
+    if not np.any(xyz_to_cam) or not np.all(np.isfinite(xyz_to_cam)):
         raise UnsupportedFormat("LibRaw has no colour matrix for this camera", path)
     if mult[1] <= 0 or np.any(mult <= 0):
         neutral = None
