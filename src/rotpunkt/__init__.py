@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CorruptFile", "DevelopParams", "Image", "InvalidParams", "MissingImageData", "RawImage", "RawMetadata",
-    "RotpunktError", "RotpunktWarning", "UnsupportedFormat", "develop", "open", "write", "sample_path",
+    "RotpunktError", "RotpunktWarning", "UnsupportedFormat", "WriteError", "develop", "open", "write", "sample_path",
 ]
 
 

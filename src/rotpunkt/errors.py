@@ -34,6 +34,10 @@ class MissingImageData(CorruptFile):
     """The file's metadata is present but its raw pixel data is absent or truncated."""
 
 
+class WriteError(RotpunktError):
+    """The output file could not be written: missing folder, no permission, disk full, encoder failure."""
+
+
 class InvalidParams(RotpunktError):
     """A parameter is out of range, of the wrong type, or not one of the allowed choices."""
 
