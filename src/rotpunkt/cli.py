@@ -25,7 +25,7 @@ FORMAT_SUFFIX = {"jpeg": ".jpg", "tiff": ".tif", "png": ".png"}
 def _err_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -151,6 +151,11 @@ def _find_main(tif: tifffile.TiffFile, path: str) -> tifffile.TiffPage:
         if subtype == 0 and photometric in (PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW):
             candidates.append(page)
     if not candidates:
+        subifds = tif.pages[0].tags.get(330)
+        size = tif.filehandle.size
+        if subifds is not None and any(int(o) >= size for o in np.atleast_1d(subifds.value)):
+            raise MissingImageData(f"the file is truncated: its raw image directory lies beyond its end "
+                                   f"({size} bytes)", path)
         raise UnsupportedFormat("no raw image (NewSubFileType 0, CFA or LinearRaw) found in this DNG", path)
     # the largest full-resolution candidate wins
     return max(candidates, key=lambda p: p.shape[0] * p.shape[1] if p.shape else 0)
