@@ -439,6 +439,15 @@ def _bilinear_general(arr: np.ndarray, pat: np.ndarray, workers: int, strip_rows
     return out
 
 
+def _prepare(mosaic, cfa_pattern, workers, strip_rows):
+    """Validate the shared arguments: (mosaic, pattern, Bayer red phase or None, workers, strip_rows)."""
+    arr = _check_mosaic(mosaic)
+    pat = _check_pattern(cfa_pattern)
+    _check_size(arr, pat)
+    workers, strip_rows = _check_run_args(workers, strip_rows)
+    return arr, pat, _bayer_red_phase(pat), workers, strip_rows
+
+
 def demosaic_bilinear(mosaic, cfa_pattern, *, workers: int = 2, strip_rows: int | None = None) -> np.ndarray:
     """Bilinear demosaic of any repeating CFA.
 
@@ -454,11 +463,7 @@ def demosaic_bilinear(mosaic, cfa_pattern, *, workers: int = 2, strip_rows: int 
     ndarray float32 (H, W, 3) camera RGB; known samples unchanged, each missing one the mean of the
     nearest samples of its colour (Bayer: the 2 or 4 neighbours; others: tent-weighted mean).
     """
-    arr = _check_mosaic(mosaic)
-    pat = _check_pattern(cfa_pattern)
-    _check_size(arr, pat)
-    workers, strip_rows = _check_run_args(workers, strip_rows)
-    red = _bayer_red_phase(pat)
+    arr, pat, red, workers, strip_rows = _prepare(mosaic, cfa_pattern, workers, strip_rows)
     if red is None:
         return _bilinear_general(arr, pat, workers, strip_rows)
     return _run_bayer(_bilinear_kernel, _BILINEAR_MARGIN, arr, red, workers, strip_rows)
@@ -753,11 +758,7 @@ def demosaic_rcd(mosaic, cfa_pattern, *, workers: int = 2, strip_rows: int | Non
     Parameters and result as :func:`demosaic_bilinear`. Raises ``UnsupportedFormat`` for a pattern
     that is not a 2x2 Bayer tile (fall back to ``"bilinear"``).
     """
-    arr = _check_mosaic(mosaic)
-    pat = _check_pattern(cfa_pattern)
-    _check_size(arr, pat)
-    workers, strip_rows = _check_run_args(workers, strip_rows)
-    red = _bayer_red_phase(pat)
+    arr, pat, red, workers, strip_rows = _prepare(mosaic, cfa_pattern, workers, strip_rows)
     if red is None:
         raise UnsupportedFormat(f"RCD needs a 2x2 Bayer CFA; pattern {pat.tolist()} is not one")
     return _run_bayer(_rcd_kernel, _RCD_MARGIN, arr, red, workers, strip_rows)
