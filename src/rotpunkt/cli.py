@@ -73,6 +73,7 @@ def develop(
 
     failed: list[tuple[Path, str]] = []
     done = 0
+    claimed: dict[Path, Path] = {}  # output -> the input that owns it in this run
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=not console.is_terminal) as progress:
         task = progress.add_task("developing", total=len(inputs))
@@ -80,6 +81,9 @@ def develop(
             progress.update(task, description=f"developing {src.name}")
             dst = outdir / (src.stem + FORMAT_SUFFIX[fmt])
             try:
+                owner = claimed.setdefault(dst.resolve(), src)
+                if owner is not src:
+                    raise RotpunktError(f"output {dst.name} would overwrite the output of {owner}", src)
                 if dst.exists() and os.path.samefile(dst, src):
                     raise RotpunktError("output would overwrite the input", dst)
                 if dst.exists() and not overwrite:
@@ -95,6 +99,9 @@ def develop(
             except MemoryError:
                 failed.append((src, "out of memory"))
                 progress.console.print(f"[red]error:[/] {src}: out of memory")
+            except Exception as exc:  # a bug must not stop the other files; report it plainly
+                failed.append((src, f"internal error {type(exc).__name__}: {exc}"))
+                progress.console.print(f"[red]error:[/] {src}: internal error {type(exc).__name__}: {exc}")
             progress.advance(task)
     if failed:
         console.print(f"{done} developed, {len(failed)} failed")

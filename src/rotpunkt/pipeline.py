@@ -77,14 +77,25 @@ def _opcode_list(meta: RawMetadata, index: int) -> list:
 
 
 def _apply_list1(data: np.ndarray, meta: RawMetadata) -> np.ndarray:
+    """OpcodeList1 on the stored image (masked borders included). Opcodes never change the sample type:
+    integer samples come back as integers (rounded), so the LinearizationTable still applies after."""
     ops = _opcode_list(meta, 0)
     if not ops:
         return data
-    scale = 65535.0 if data.dtype.kind in "ui" else 1.0
-    x = data.astype(np.float32) * np.float32(1.0 / scale)
-    x = opcodes.apply_opcode_list(x, ops, cfa_pattern=meta.cfa_pattern, path=meta.path, stored_scale=scale,
-                                  stage=1)
-    return x * np.float32(scale)
+    is_int = data.dtype.kind in "ui"
+    scale = 65535.0 if is_int else 1.0
+    x = data.astype(np.float32)
+    x *= np.float32(1.0 / scale)
+    # the CFA pattern is anchored at the active area's corner; stage 1 indexes the stored image
+    top, left = (meta.active_area[0], meta.active_area[1]) if meta.active_area else (0, 0)
+    cfa = None if meta.cfa_pattern is None else np.roll(meta.cfa_pattern, (top, left), axis=(0, 1))
+    x = opcodes.apply_opcode_list(x, ops, cfa_pattern=cfa, path=meta.path, stored_scale=scale, stage=1)
+    x *= np.float32(scale)
+    if is_int:
+        np.rint(x, out=x)
+        np.clip(x, 0, np.iinfo(data.dtype).max, out=x)
+        return x.astype(data.dtype)
+    return x
 
 
 def _colour(meta: RawMetadata, p: DevelopParams):
@@ -120,6 +131,18 @@ def _scale_planes_rgb(rgb: np.ndarray, gains: np.ndarray, clip: bool) -> None:
         s *= g
         if clip:
             np.minimum(s, 1.0, out=s)
+
+
+def _default_crop(rgb: np.ndarray, crop: tuple[int, int, int, int]) -> np.ndarray:
+    """Apply DefaultCrop (top, left, height, width). When an opcode (TrimBounds) made the image smaller,
+    the crop is shifted back inside and clamped to it, as the DNG SDK's DefaultCropArea does."""
+    top, left, ch, cw = crop
+    h, w = rgb.shape[:2]
+    ch, cw = min(ch, h), min(cw, w)
+    top, left = min(top, h - ch), min(left, w - cw)
+    if (top, left, ch, cw) == (0, 0, h, w):
+        return rgb
+    return np.ascontiguousarray(rgb[top:top + ch, left:left + cw])
 
 
 def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
@@ -224,9 +247,7 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
             rgb = colour.apply_hue_sat_map(rgb, look, workers=p.workers)
         colour.apply_matrix(rgb, xyz_to_out @ np.linalg.inv(to_pp), out=rgb, workers=p.workers)
     if p.crop and meta.default_crop is not None:
-        top, left, ch, cw = meta.default_crop
-        if (top, left, ch, cw) != (0, 0, rgb.shape[0], rgb.shape[1]):
-            rgb = np.ascontiguousarray(rgb[top:top + ch, left:left + cw])
+        rgb = _default_crop(rgb, meta.default_crop)
     if p.orient:
         rgb = _orient(rgb, meta.orientation)
     return rgb, {"white_xy": t.white_xy, "cct": t.cct, "neutral": neutral}

@@ -325,7 +325,7 @@ def read_dng(path: str | os.PathLike, *, decode: bool = True) -> tuple[np.ndarra
         raise RotpunktError("permission denied", path) from exc
     except tifffile.TiffFileError as exc:
         raise CorruptFile(f"not a readable TIFF/DNG file: {exc}", path) from exc
-    except (ValueError, IndexError, KeyError, struct_error, OverflowError) as exc:
+    except (ValueError, TypeError, IndexError, KeyError, struct_error, OverflowError) as exc:
         raise CorruptFile(f"damaged DNG structure: {type(exc).__name__}: {exc}", path) from exc
 
 
@@ -364,10 +364,10 @@ def _read(tif: tifffile.TiffFile, path: str, file_size: int, decode: bool = True
         codes = pattern[: r * c].astype(int).reshape(r, c)
         # map the CFA codes (0 red, 1 green, 2 blue, 3 cyan...) to plane indices
         lut = {int(code): i for i, code in enumerate(plane_colors)}
-        if any(int(v) not in lut for v in codes.ravel()) or len(plane_colors) != 3 or \
-                sorted(plane_colors.tolist()) != [0, 1, 2]:
+        if any(int(v) not in lut for v in codes.ravel()) or plane_colors.tolist() != [0, 1, 2]:
             raise UnsupportedFormat(
-                f"CFA colours {plane_colors.tolist()} are not RGB; only RGB colour filter arrays are supported",
+                f"CFAPlaneColor {plane_colors.tolist()} / CFAPattern {codes.tolist()}: only R, G, B planes in that "
+                "order are supported",
                 path)
         # plane indices: the colour matrices' rows follow CFAPlaneColor's order
         cfa = np.array([[lut[int(v)] for v in row] for row in codes], dtype=np.int64)
@@ -485,7 +485,7 @@ def _read(tif: tifffile.TiffFile, path: str, file_size: int, decode: bool = True
 
     version = ifd0.tags[DNG_VERSION].value
     version = tuple(version) if not isinstance(version, bytes) else tuple(version)
-    orientation = int(tags.scalar(ORIENTATION, 1) or 1)
+    orientation = int(_Tags(ifd0, ifd0, path).scalar(ORIENTATION, 1) or 1)  # DNG: IFD0 only
     meta = RawMetadata(
         path=path,
         width=shape[1],
