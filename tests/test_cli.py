@@ -83,7 +83,7 @@ def test_info_text_and_missing_file(tmp_path):
 def test_orientation_matches_pillow(orientation):
     from PIL import ImageOps
 
-    from rotpunkt.pipeline import _orient
+    from rotpunkt.pipeline import orient
 
     a = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
     im = PILImage.fromarray(a)
@@ -91,4 +91,4 @@ def test_orientation_matches_pillow(orientation):
     exif[0x0112] = orientation
     im.info["exif"] = exif.tobytes()
     ref = np.asarray(ImageOps.exif_transpose(im))
-    np.testing.assert_array_equal(_orient(a, orientation), ref)
+    np.testing.assert_array_equal(orient(a, orientation), ref)

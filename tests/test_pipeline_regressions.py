@@ -24,7 +24,7 @@ def test_linearization_table_still_applies_after_opcode_list1(tmp_path):
         p = write_dng(tmp_path / f"{name}.dng", stored, linearization_table=table, white_level=65025,
                       opcode_list1=l1)
         data, meta = read(p)
-        lin = linearize(pipeline._apply_list1(data, meta), meta)
+        lin = linearize(pipeline.apply_list1(data, meta), meta)
         np.testing.assert_allclose(lin, 10000 / 65025, rtol=1e-6)
 
 
@@ -40,13 +40,13 @@ def test_opcode_list1_uses_the_stored_cfa_phase(tmp_path):
     data, meta = read(p)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the pattern now agrees with the opcode's BayerPhase: no warning
-        out = pipeline._apply_list1(data, meta)
+        out = pipeline.apply_list1(data, meta)
     assert out[3, 2] == 1000  # repaired from its red neighbours
 
 
 def test_default_crop_is_kept_inside_a_smaller_image():
     rgb = np.arange(10 * 12 * 3, dtype=np.float32).reshape(10, 12, 3)
-    out = pipeline._default_crop(rgb, (4, 6, 8, 8))  # would run past a 10 x 12 image
+    out = pipeline.default_crop(rgb, (4, 6, 8, 8))  # would run past a 10 x 12 image
     assert out.shape == (8, 8, 3)
     np.testing.assert_array_equal(out, rgb[2:10, 4:12])
 

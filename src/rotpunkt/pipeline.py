@@ -60,7 +60,7 @@ class DevelopParams:
     workers: int = param(2, unit="threads", range=(1, 64), doc="threads for strip-parallel stages")
 
 
-def _check_shape(arr: np.ndarray, meta: RawMetadata) -> None:
+def check_shape(arr: np.ndarray, meta: RawMetadata) -> None:
     if meta.photometric == "cfa":
         if arr.ndim != 2:
             raise UnsupportedFormat(f"CFA data must be one plane, got shape {arr.shape}", meta.path)
@@ -69,17 +69,17 @@ def _check_shape(arr: np.ndarray, meta: RawMetadata) -> None:
             f"LinearRaw data with {1 if arr.ndim == 2 else arr.shape[2]} samples: only 3 are supported", meta.path)
 
 
-def _opcode_list(meta: RawMetadata, index: int) -> list:
+def opcode_list(meta: RawMetadata, index: int) -> list:
     raw = meta.opcode_lists[index]
     if not raw:
         return []
     return opcodes.parse_opcode_list(raw, path=meta.path)
 
 
-def _apply_list1(data: np.ndarray, meta: RawMetadata) -> np.ndarray:
+def apply_list1(data: np.ndarray, meta: RawMetadata) -> np.ndarray:
     """OpcodeList1 on the stored image (masked borders included). Opcodes never change the sample type:
     integer samples come back as integers (rounded), so the LinearizationTable still applies after."""
-    ops = _opcode_list(meta, 0)
+    ops = opcode_list(meta, 0)
     if not ops:
         return data
     is_int = data.dtype.kind in "ui"
@@ -113,7 +113,7 @@ def _colour(meta: RawMetadata, p: DevelopParams):
     return neutral, t.matrix @ np.diag(neutral), t
 
 
-def _scale_planes_mosaic(mosaic: np.ndarray, gains: np.ndarray, cfa: np.ndarray, clip: bool) -> None:
+def scale_planes_mosaic(mosaic: np.ndarray, gains: np.ndarray, cfa: np.ndarray, clip: bool) -> None:
     """In place: multiply each CFA site by its plane's gain; optionally clip at 1 (saturation)."""
     r, c = cfa.shape
     for i in range(r):
@@ -124,7 +124,7 @@ def _scale_planes_mosaic(mosaic: np.ndarray, gains: np.ndarray, cfa: np.ndarray,
         np.minimum(mosaic, 1.0, out=mosaic)
 
 
-def _scale_planes_rgb(rgb: np.ndarray, gains: np.ndarray, clip: bool) -> None:
+def scale_planes_rgb(rgb: np.ndarray, gains: np.ndarray, clip: bool) -> None:
     g = gains.astype(np.float32)
     for y0 in range(0, rgb.shape[0], STRIP_ROWS):
         s = rgb[y0:y0 + STRIP_ROWS]
@@ -133,7 +133,7 @@ def _scale_planes_rgb(rgb: np.ndarray, gains: np.ndarray, clip: bool) -> None:
             np.minimum(s, 1.0, out=s)
 
 
-def _default_crop(rgb: np.ndarray, crop: tuple[int, int, int, int]) -> np.ndarray:
+def default_crop(rgb: np.ndarray, crop: tuple[int, int, int, int]) -> np.ndarray:
     """Apply DefaultCrop (top, left, height, width). When an opcode (TrimBounds) made the image smaller,
     the crop is shifted back inside and clamped to it, as the DNG SDK's DefaultCropArea does."""
     top, left, ch, cw = crop
@@ -145,7 +145,7 @@ def _default_crop(rgb: np.ndarray, crop: tuple[int, int, int, int]) -> np.ndarra
     return np.ascontiguousarray(rgb[top:top + ch, left:left + cw])
 
 
-def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
+def orient(img: np.ndarray, orientation: int) -> np.ndarray:
     """Rotate/flip pixels stored with EXIF ``orientation`` so they display upright (TIFF 6.0 tag 274)."""
     ops: dict[int, Callable[[np.ndarray], np.ndarray]] = {
         1: lambda a: a,
@@ -160,6 +160,67 @@ def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
     if orientation == 1:
         return img
     return np.ascontiguousarray(ops.get(orientation, ops[1])(img))
+
+
+@dataclass(frozen=True)
+class ColourPlan:
+    """What the colour stages need for one image, decided once (the whole-image and the tiled runner share it).
+
+    ``gains`` multiply camera planes (white balance, 1 / neutral); ``clip`` clips them at saturation.
+    Then either ``matrix`` (white-balanced camera -> linear output primaries, exposure included) or, when
+    the profile has tables, ``to_prophoto`` -> ``hue_sat_map`` -> ``exposure_gain`` -> ``look_table`` ->
+    ``prophoto_to_out`` (DNG order, in linear ProPhoto).
+    """
+
+    neutral: np.ndarray
+    gains: np.ndarray
+    clip: bool
+    exposure_gain: float
+    matrix: np.ndarray | None
+    to_prophoto: np.ndarray | None
+    hue_sat_map: Any
+    look_table: Any
+    prophoto_to_out: np.ndarray | None
+    facts: dict
+
+
+def colour_plan(meta: RawMetadata, p: DevelopParams) -> ColourPlan:
+    """White balance, exposure and the camera -> output colour path for ``meta`` under ``p``."""
+    neutral, m_wb, t = _colour(meta, p)
+    ev = p.exposure
+    if p.baseline_exposure:
+        ev += meta.color.baseline_exposure + meta.color.baseline_exposure_offset
+    gain = 2.0 ** ev
+    xyz_to_out = cm.xyz_d50_to_rgb_matrix(p.space)
+    hsm, look = t.hue_sat_map, t.look_table
+    matrix = to_pp = pp_to_out = None
+    if hsm is None and look is None:
+        matrix = gain * (xyz_to_out @ m_wb)
+    else:  # the profile tables live in linear ProPhoto RGB (DNG specification, chapter 6)
+        pp = cm.xyz_d50_to_rgb_matrix("prophoto")
+        to_pp = pp @ m_wb
+        pp_to_out = xyz_to_out @ np.linalg.inv(pp)
+    return ColourPlan(neutral=neutral, gains=1.0 / neutral, clip=p.highlights == "clip", exposure_gain=gain,
+                      matrix=matrix, to_prophoto=to_pp, hue_sat_map=hsm, look_table=look,
+                      prophoto_to_out=pp_to_out,
+                      facts={"white_xy": t.white_xy, "cct": t.cct, "neutral": neutral})
+
+
+def apply_colour_plan(rgb: np.ndarray, plan: ColourPlan, *, workers: int = 2) -> np.ndarray:
+    """White-balanced camera RGB (H, W, 3) float32 -> linear output primaries, exposure applied.
+    Works in place where it can; returns the result (a new array only when profile tables are applied)."""
+    if plan.matrix is not None:
+        colour.apply_matrix(rgb, plan.matrix, out=rgb, workers=workers)
+        return rgb
+    colour.apply_matrix(rgb, plan.to_prophoto, out=rgb, workers=workers)
+    if plan.hue_sat_map is not None:
+        rgb = colour.apply_hue_sat_map(rgb, plan.hue_sat_map, workers=workers)
+    if plan.exposure_gain != 1.0:
+        scale_planes_rgb(rgb, np.full(3, plan.exposure_gain), False)
+    if plan.look_table is not None:
+        rgb = colour.apply_hue_sat_map(rgb, plan.look_table, workers=workers)
+    colour.apply_matrix(rgb, plan.prophoto_to_out, out=rgb, workers=workers)
+    return rgb
 
 
 def develop(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None = None, **overrides: Any) -> Image:
@@ -195,18 +256,17 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
 
     Returned array is a fresh buffer the caller owns. Also returns facts found on the way (white xy, CCT).
     """
-    _check_shape(data, meta)
-    stored = _apply_list1(data, meta)
+    check_shape(data, meta)
+    stored = apply_list1(data, meta)
     lin = linearize(stored, meta)
     del stored
-    list2 = _opcode_list(meta, 1)
+    list2 = opcode_list(meta, 1)
     if list2:
         lin = opcodes.apply_opcode_list(lin, list2, cfa_pattern=meta.cfa_pattern, path=meta.path, stage=2)
-    neutral, m_wb, t = _colour(meta, p)
-    gains = 1.0 / neutral
-    clip = p.highlights == "clip"
+    plan = colour_plan(meta, p)
+    neutral, gains, clip = plan.neutral, plan.gains, plan.clip
     if meta.photometric == "cfa":
-        _scale_planes_mosaic(lin, gains, meta.cfa_pattern, clip)
+        scale_planes_mosaic(lin, gains, meta.cfa_pattern, clip)
         try:
             rgb = demosaic.demosaic(lin, meta.cfa_pattern, demosaic.DemosaicParams(method=p.demosaic),
                                     workers=p.workers)
@@ -218,39 +278,22 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
         del lin
     else:
         rgb = lin
-        _scale_planes_rgb(rgb, gains, clip)
-    list3 = _opcode_list(meta, 2)
+        scale_planes_rgb(rgb, gains, clip)
+    list3 = opcode_list(meta, 2)
     if list3:
         commute = all(op.name in _GAIN_COMMUTING for op in list3)
         if not commute:  # apply the list to camera-native values, as the specification orders
-            _scale_planes_rgb(rgb, neutral, False)
+            scale_planes_rgb(rgb, neutral, False)
         rgb = opcodes.apply_opcode_list(rgb, list3, cfa_pattern=None, path=meta.path, stage=3)
         if not commute:
-            _scale_planes_rgb(rgb, gains, clip)
+            scale_planes_rgb(rgb, gains, clip)
 
-    ev = p.exposure
-    if p.baseline_exposure:
-        ev += meta.color.baseline_exposure + meta.color.baseline_exposure_offset
-    gain = 2.0 ** ev
-    xyz_to_out = cm.xyz_d50_to_rgb_matrix(p.space)
-    hsm, look = t.hue_sat_map, t.look_table
-    if hsm is None and look is None:
-        colour.apply_matrix(rgb, gain * (xyz_to_out @ m_wb), out=rgb, workers=p.workers)
-    else:  # the profile tables live in linear ProPhoto RGB (DNG specification, chapter 6)
-        to_pp = cm.xyz_d50_to_rgb_matrix("prophoto")
-        colour.apply_matrix(rgb, to_pp @ m_wb, out=rgb, workers=p.workers)
-        if hsm is not None:
-            rgb = colour.apply_hue_sat_map(rgb, hsm, workers=p.workers)
-        if gain != 1.0:
-            _scale_planes_rgb(rgb, np.full(3, gain), False)
-        if look is not None:
-            rgb = colour.apply_hue_sat_map(rgb, look, workers=p.workers)
-        colour.apply_matrix(rgb, xyz_to_out @ np.linalg.inv(to_pp), out=rgb, workers=p.workers)
+    rgb = apply_colour_plan(rgb, plan, workers=p.workers)
     if p.crop and meta.default_crop is not None:
-        rgb = _default_crop(rgb, meta.default_crop)
+        rgb = default_crop(rgb, meta.default_crop)
     if p.orient:
-        rgb = _orient(rgb, meta.orientation)
-    return rgb, {"white_xy": t.white_xy, "cct": t.cct, "neutral": neutral}
+        rgb = orient(rgb, meta.orientation)
+    return rgb, plan.facts
 
 
 def _develop(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> Image:

@@ -121,9 +121,12 @@ class Image:
     """A developed image.
 
     ``data`` is float32 (H, W, 3), display-referred, already encoded with ``space``'s transfer
-    function, nominal range [0, 1]. ``space`` is "srgb" or "p3" (Display P3); "linear" variants
-    hold scene-linear values in the same primaries. ``orientation`` is the EXIF orientation the
-    pixels still need for display (writers either rotate or record it).
+    function, nominal range [0, 1]; or the same already quantised, as ``rotpunkt.io.write.quantize``
+    does (``floor(v * (2**bits - 1) + 0.5)``): uint8 for 8-bit outputs, uint16 for 16-bit outputs
+    (the tiled runner fills such an array band by band; ``write`` encodes it unchanged). ``space`` is
+    "srgb" or "p3" (Display P3); "linear_srgb" / "linear_p3" hold scene-linear float32 values in
+    the same primaries (not clipped, not encoded; ``write`` refuses them). ``orientation`` is the
+    EXIF orientation the pixels still need for display (writers either rotate or record it).
     """
 
     data: np.ndarray

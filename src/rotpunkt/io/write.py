@@ -7,6 +7,11 @@ function, nominal range [0, 1]. Each sample is quantised as ``floor(clip(v, 0, 1
 half up) with ``M = 2**bits - 1``, computed in float64 (exact for float32 inputs) strip by strip, so
 the only full-size temporary is the integer output array itself. NaN samples are refused.
 
+``image.data`` may also be already quantised (as :func:`quantize` makes it, e.g. by the tiled runner):
+uint8 is written as 8-bit and uint16 as 16-bit samples, unchanged. The output depth (``bits``, or the
+format's default) must be the data's: nothing is rescaled by dtype, so uint16 data goes to PNG or an
+8-bit format only as an error, and uint8 data to TIFF needs ``bits=8``.
+
 Formats
 -------
 =====  ==========  =====================================================================================
@@ -66,6 +71,8 @@ SUFFIX_FORMAT = {".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff
 #: Bit depths each format can be written at; the first is the default.
 BITS = {"jpeg": (8,), "tiff": (16, 8), "png": (8, 16)}
 SOFTWARE = "rotpunkt"
+#: Bits per sample of already quantised image data.
+_DEPTH = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}
 
 _JPEG_MAX_SIDE = 65535  # JPEG frame header stores 16-bit dimensions (ITU-T T.81 B.2.2)
 _STRIP_ELEMENTS = 1 << 20  # samples quantised per strip (8 MiB of float64 scratch)
@@ -310,8 +317,17 @@ def _pair(f: Fraction) -> tuple[int, int]:
 # Encoders: each writes the whole file to an open binary file object.
 
 
+def _pixels(data: np.ndarray, bits: int) -> np.ndarray:
+    """Integer samples to encode: float data quantised, already quantised data as it is."""
+    if data.dtype.kind == "u":
+        return np.ascontiguousarray(data)  # write() checked that its depth is ``bits``
+    return quantize(data, bits)
+
+
 def _pil_image(data: np.ndarray):
     """A Pillow RGB image filled strip by strip (no full-size uint8 numpy copy)."""
+    if data.dtype == np.uint8:
+        return PILImage.fromarray(np.ascontiguousarray(data))
     height, width = data.shape[:2]
     im = PILImage.new("RGB", (width, height))
     for r0, r1 in _strips(data):
@@ -326,7 +342,7 @@ def _encode_jpeg(fh: BinaryIO, data: np.ndarray, bits: int, icc: bytes, meta: _M
     if len(exif) + 2 > 0xFFFF:
         raise WriteError(f"the EXIF metadata ({len(exif)} bytes) does not fit a JPEG APP1 segment (64 KiB)")
     stream = imagecodecs.jpeg8_encode(
-        quantize(data, 8), level=opts.quality, subsampling="444", optimize=True
+        _pixels(data, 8), level=opts.quality, subsampling="444", optimize=True
     )
     view = memoryview(stream)
     if bytes(view[:2]) != b"\xff\xd8":
@@ -354,7 +370,7 @@ def _encode_png(fh: BinaryIO, data: np.ndarray, bits: int, icc: bytes, meta: _Me
     if bits == 8:
         _pil_image(data).save(fh, format="PNG", icc_profile=icc, exif=_exif_bytes(meta), compress_level=6)
         return
-    png = imagecodecs.png_encode(quantize(data, 16), level=6)
+    png = imagecodecs.png_encode(_pixels(data, 16), level=6)
     # PNG signature (8 bytes) then IHDR: length 13, type, data, CRC = 25 bytes (PNG 3rd ed. 5.2, 11.2.1).
     if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
         raise WriteError("the PNG encoder returned an unexpected stream")
@@ -373,7 +389,7 @@ def _png_chunk(kind: bytes, payload: bytes) -> bytes:
 
 
 def _encode_tiff(fh: BinaryIO, data: np.ndarray, bits: int, icc: bytes, meta: _Meta, opts: WriteParams):
-    pixels = quantize(data, bits)
+    pixels = _pixels(data, bits)
     compress = opts.compression == "deflate"
     bigtiff = pixels.nbytes > 2**32 - 2**26  # classic TIFF offsets are 32-bit
     with tifffile.TiffWriter(fh, bigtiff=bigtiff) as tw:
@@ -500,8 +516,11 @@ def _check_image(image: Image, path: Path) -> None:
         raise InvalidParams(f"image data must be a numpy array; got {type(data).__name__}", path)
     if data.ndim != 3 or data.shape[2] != 3 or data.shape[0] < 1 or data.shape[1] < 1:
         raise InvalidParams(f"image data must have shape (H, W, 3) with H, W >= 1; got {data.shape}", path)
-    if not np.issubdtype(data.dtype, np.floating):
-        raise InvalidParams(f"image data must be a float array in [0, 1]; got dtype {data.dtype}", path)
+    if not (np.issubdtype(data.dtype, np.floating) or data.dtype in (np.uint8, np.uint16)):
+        raise InvalidParams(
+            f"image data must be a float array in [0, 1] or quantised uint8 / uint16; got {data.dtype}",
+            path,
+        )
     if image.space not in SPACES:
         raise InvalidParams(
             f"image space must be one of {', '.join(SPACES)} (display-encoded); got {image.space!r}", path
@@ -526,7 +545,8 @@ def write(
     ----------
     image : Image
         ``data`` float (H, W, 3), display-encoded in ``space`` ("srgb" or "p3"), nominal [0, 1]
-        (clipped); ``orientation`` 1..8 is recorded, not applied; ``exif`` is recorded.
+        (clipped), or the same already quantised: uint8 (8-bit output) or uint16 (16-bit output), written
+        unchanged; ``orientation`` 1..8 is recorded, not applied; ``exif`` is recorded.
     path : str or PathLike
         Destination file; its folder must exist. An existing file is replaced atomically.
     format : {"jpeg", "tiff", "png"}, optional
@@ -534,7 +554,8 @@ def write(
     quality : int
         JPEG quality 1..100 (ignored for TIFF and PNG, but still validated).
     bits : {8, 16}, optional
-        Bits per sample. Default 8 for JPEG and PNG, 16 for TIFF. JPEG is 8-bit only.
+        Bits per sample. Default 8 for JPEG and PNG, 16 for TIFF. JPEG is 8-bit only. uint8 / uint16
+        data must be of this depth.
     compression : {"deflate", "none"}
         TIFF compression (deflate with horizontal predictor, or uncompressed).
 
@@ -569,6 +590,12 @@ def write(
             f"{fmt} can be written with {' or '.join(map(str, BITS[fmt]))} bits per sample; got {bits}", path
         )
     _check_image(image, path)
+    depth = _DEPTH.get(image.data.dtype)  # already quantised data: its own depth, never rescaled
+    if depth is not None and depth != out_bits:
+        raise InvalidParams(
+            f"{image.data.dtype} data holds {depth}-bit samples but {out_bits}-bit {fmt} was asked for"
+            + (f"; pass bits={depth}" if depth in BITS[fmt] else ""), path
+        )
     height, width = image.data.shape[:2]
     if fmt == "jpeg" and max(height, width) > _JPEG_MAX_SIDE:
         raise InvalidParams(f"JPEG is limited to {_JPEG_MAX_SIDE} pixels a side; image is {width}x{height}",
@@ -576,7 +603,7 @@ def write(
     if path.is_dir():
         raise WriteError("a folder of that name exists", path)
     # NaN check before any file is created (cheap compared with encoding).
-    for r0, r1 in _strips(image.data):
+    for r0, r1 in _strips(image.data) if depth is None else ():
         if np.isnan(image.data[r0:r1]).any():
             raise InvalidParams("image data contains NaN values", path)
     meta = _meta(image, width, height)
