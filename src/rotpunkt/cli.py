@@ -40,6 +40,8 @@ def develop(
     overwrite: Annotated[bool, typer.Option(help="replace existing outputs")] = True,
 ) -> None:
     """Develop raw files to JPEG / 16-bit TIFF / PNG with the colour space's ICC profile embedded."""
+    import numpy as np
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .errors import InvalidParams
@@ -47,6 +49,7 @@ def develop(
     from .params import validate
     from .pipeline import DevelopParams
     from .raw import open_raw
+    from .runner import develop_tiled
 
     console = _err_console()
     fmt = fmt.lower()
@@ -88,23 +91,112 @@ def develop(
                     raise RotpunktError("output would overwrite the input", dst)
                 if dst.exists() and not overwrite:
                     raise RotpunktError("output exists (use --overwrite)", dst)
-                with open_raw(src) as raw:
-                    img = raw.develop(params)
-                write(img, dst, format=fmt, quality=quality)
+                bits = 16 if fmt == "tiff" else 8
+                with open_raw(src) as raw:  # banded develop straight to the output's integer depth
+                    img = develop_tiled(raw.data, raw.meta, params, out_dtype=np.uint16 if bits == 16 else np.uint8)
+                write(img, dst, format=fmt, quality=quality, bits=bits)
                 done += 1
-                progress.console.print(f"[green]ok[/]  {src} -> {dst}")
+                progress.console.print(f"[green]ok[/]  {escape(str(src))} -> {escape(str(dst))}")
             except RotpunktError as exc:
                 failed.append((src, str(exc)))
-                progress.console.print(f"[red]error:[/] {exc}")
+                progress.console.print(f"[red]error:[/] {escape(str(exc))}")
             except MemoryError:
                 failed.append((src, "out of memory"))
-                progress.console.print(f"[red]error:[/] {src}: out of memory")
+                progress.console.print(f"[red]error:[/] {escape(str(src))}: out of memory")
             except Exception as exc:  # a bug must not stop the other files; report it plainly
                 failed.append((src, f"internal error {type(exc).__name__}: {exc}"))
-                progress.console.print(f"[red]error:[/] {src}: internal error {type(exc).__name__}: {exc}")
+                progress.console.print(f"[red]error:[/] {escape(str(src))}: internal error "
+                                       f"{escape(type(exc).__name__)}: {escape(str(exc))}")
             progress.advance(task)
     if failed:
         console.print(f"{done} developed, {len(failed)} failed")
+        raise typer.Exit(1)
+
+
+@app.command()
+def batch(
+    in_dir: Annotated[Path, typer.Argument(help="folder of raw files (searched recursively)",
+                                           show_default=False)],
+    outdir: Annotated[Path, typer.Option("-o", "--outdir", show_default=False,
+                                         help="output root; the input folder tree is mirrored in it")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jpeg, tiff (16-bit) or png")] = "jpeg",
+    space: Annotated[str, typer.Option(help="output colour space: srgb or p3")] = "srgb",
+    quality: Annotated[int, typer.Option(help="JPEG quality 1-100")] = 95,
+    scheduler: Annotated[str | None, typer.Option(
+        help="address of a running Dask scheduler (e.g. tcp://host:8786); every worker must see IN_DIR and "
+             "OUT_DIR at the same paths", show_default=False)] = None,
+    cluster: Annotated[str | None, typer.Option(
+        help="'local': run on a Dask LocalCluster started for this run", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="files developed at once (default: all cores in-process, 2 for --cluster local)",
+        show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite",
+                                            help="develop again files whose output exists")] = False,
+    look: Annotated[str, typer.Option(
+        help="look to apply; only 'neutral' (no look, colorimetric) for now: looks arrive in a later release"
+    )] = "neutral",
+) -> None:
+    """Develop every raw file under IN_DIR into OUT_DIR, mirroring the folders.
+
+    Runs in this process on all cores, or on Dask (--cluster local, --scheduler ADDRESS), one task per file.
+    Outputs are written atomically, so a re-run skips files already developed (unless --overwrite).
+    A file that fails prints one line naming it and the reason; the others still develop; exit status 1.
+    """
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import batch as rbatch
+    from .errors import InvalidParams
+
+    console = _err_console()
+    try:
+        if look.lower() != "neutral":
+            raise InvalidParams(f"--look: only 'neutral' is available for now; got {look!r}")
+        if scheduler is not None and cluster is not None:
+            raise InvalidParams("give --scheduler or --cluster, not both")
+        if cluster is not None and cluster.lower() != "local":
+            raise InvalidParams(f"--cluster must be 'local'; got {cluster!r}")
+        if scheduler is not None and workers is not None:
+            raise InvalidParams("--workers sizes the local pool or LocalCluster; a scheduler's cluster is "
+                                "sized where it runs")
+        from .params import validate
+        from .pipeline import DevelopParams
+
+        params = validate(DevelopParams(space=space.lower()))
+        jobs = rbatch.plan(in_dir, outdir, fmt=fmt)
+        if workers is not None and workers < 1:
+            raise InvalidParams(f"--workers must be >= 1; got {workers}")
+        if not 1 <= quality <= 100:
+            raise InvalidParams(f"--quality must be in [1, 100]; got {quality}")
+    except RotpunktError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    if not jobs:
+        console.print(f"[yellow]warning:[/] no raw files under {escape(str(in_dir))}")
+        console.print("0 developed, 0 skipped, 0 failed")
+        return
+
+    counts = {rbatch.DEVELOPED: 0, rbatch.SKIPPED: 0, rbatch.FAILED: 0}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=not console.is_terminal) as progress:
+        task = progress.add_task("developing", total=len(jobs))
+
+        def report(r: rbatch.Result) -> None:
+            counts[r.status] += 1
+            if r.status == rbatch.FAILED:
+                progress.console.print(f"[red]error:[/] {escape(str(r.job.src))}: {escape(r.error or '')}")
+            progress.advance(task)
+
+        try:
+            rbatch.run_batch(jobs, params, fmt=fmt, quality=quality, overwrite=overwrite,
+                             scheduler=scheduler if scheduler is not None else (cluster and "local"),
+                             workers=workers, progress=report)
+        except RotpunktError as exc:
+            progress.console.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+    console.print(f"{counts[rbatch.DEVELOPED]} developed, {counts[rbatch.SKIPPED]} skipped, "
+                  f"{counts[rbatch.FAILED]} failed")
+    if counts[rbatch.FAILED]:
         raise typer.Exit(1)
 
 
