@@ -92,3 +92,12 @@ def test_orientation_matches_pillow(orientation):
     im.info["exif"] = exif.tobytes()
     ref = np.asarray(ImageOps.exif_transpose(im))
     np.testing.assert_array_equal(orient(a, orientation), ref)
+
+
+def test_preview_option_writes_a_half_size_image(tmp_path):
+    r = run("develop", rotpunkt.sample_path(), "-o", tmp_path, "--preview", "2")
+    assert r.returncode == 0, r.stderr
+    with PILImage.open(tmp_path / "sample.jpg") as im:
+        assert im.size == (300, 169)
+    r = run("develop", rotpunkt.sample_path(), "-o", tmp_path, "--preview", "3")
+    assert r.returncode == 2 and "--preview" in r.stderr

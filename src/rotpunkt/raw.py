@@ -38,6 +38,17 @@ class RawImage:
             raise RotpunktError("the raw image was closed", self.path)
         return develop(self.data, self.meta, params, **overrides)
 
+    def preview(self, params: Any = None, *, scale: int = 2, **overrides: Any) -> Image:
+        """A fast reduced-size develop (each 2x2 CFA block one pixel, no demosaic): see
+        :func:`rotpunkt.preview.preview` for what it approximates."""
+        from .preview import preview
+
+        if self.data is None:
+            from .errors import RotpunktError
+
+            raise RotpunktError("the raw image was closed", self.path)
+        return preview(self.data, self.meta, params, scale=scale, **overrides)
+
     def close(self) -> None:
         """Release the pixel data."""
         self.data = None  # type: ignore[assignment]
