@@ -177,8 +177,6 @@ def batch(
             raise InvalidParams(f"--workers must be >= 1; got {workers}")
         if not 1 <= quality <= 100:
             raise InvalidParams(f"--quality must be in [1, 100]; got {quality}")
-        if preview not in (0, 2, 4, 8):
-            raise InvalidParams(f"--preview must be 0, 2, 4 or 8; got {preview}")
     except RotpunktError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
