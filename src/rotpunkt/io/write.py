@@ -398,8 +398,11 @@ def _encode_tiff(fh: BinaryIO, data: np.ndarray, bits: int, icc: bytes, meta: _M
             photometric="rgb",
             planarconfig="contig",
             compression="adobe_deflate" if compress else None,
-            compressionargs={"level": 6} if compress else None,
+            # level 1: ~40 % less CPU than 6 for a few % more bytes; strips compressed on both cores
+            compressionargs={"level": 1} if compress else None,
             predictor="horizontal" if compress else None,
+            rowsperstrip=64,
+            maxworkers=2,
             iccprofile=icc,
             software=SOFTWARE,
             metadata=None,  # no tifffile JSON ImageDescription
