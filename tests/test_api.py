@@ -66,3 +66,25 @@ def test_params_are_declared_for_ui_and_cli():
     p = rotpunkt.DevelopParams()
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.exposure = 1.0  # type: ignore[misc]
+
+
+def test_look_in_develop():
+    """The default is the colorimetric 'neutral' look; a named look goes through rotpunkt.look and
+    equals applying that look to the scene-linear Rec.2020 render by hand."""
+    from rotpunkt import colour_math as cm
+    from rotpunkt.io import read
+    from rotpunkt.look import apply_look, load_look
+    from rotpunkt.pipeline import DevelopParams, scene_linear
+
+    data, meta = read(rotpunkt.sample_path())
+    neutral = rotpunkt.develop(rotpunkt.sample_path()).data
+    np.testing.assert_array_equal(neutral, rotpunkt.develop(rotpunkt.sample_path(), look="neutral").data)
+    got = rotpunkt.develop(rotpunkt.sample_path(), look="authentic").data
+    rec, _ = scene_linear(data, meta, dataclasses.replace(DevelopParams(), space="rec2020"))
+    lin = apply_look(rec, load_look("authentic"))
+    m = cm.xyz_to_rgb_matrix("srgb") @ cm.rgb_to_xyz_matrix("rec2020")
+    expect = cm.srgb_encode(np.clip(lin @ m.T.astype(np.float32), 0, 1))
+    np.testing.assert_allclose(got, expect, atol=2e-5)
+    assert np.abs(got - neutral).mean() > 0.01
+    with pytest.raises(rotpunkt.InvalidParams, match="unknown look"):
+        rotpunkt.develop(rotpunkt.sample_path(), look="no-such-look")

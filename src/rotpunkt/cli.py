@@ -40,6 +40,7 @@ def develop(
     overwrite: Annotated[bool, typer.Option(help="replace existing outputs")] = True,
     preview: Annotated[int, typer.Option("--preview", help="fast reduced develop: 2, 4 or 8 times smaller "
                                          "(no demosaic); 0 = full size")] = 0,
+    look: Annotated[str, typer.Option(help="look: a name from `rotpunkt looks` or a .toml path")] = "neutral",
 ) -> None:
     """Develop raw files to JPEG / 16-bit TIFF / PNG with the colour space's ICC profile embedded."""
     import numpy as np
@@ -61,7 +62,10 @@ def develop(
         console.print(f"[red]error:[/] --format must be jpeg, tiff or png; got {fmt!r}")
         raise typer.Exit(2)
     try:
-        kw = {"space": space.lower(), "exposure": exposure}
+        from .look import load_look
+
+        load_look(look)
+        kw = {"space": space.lower(), "exposure": exposure, "look": look}
         if demosaic:
             kw["demosaic"] = demosaic
         params = validate(DevelopParams(**kw))
@@ -141,9 +145,7 @@ def batch(
         show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite",
                                             help="develop again files whose output exists")] = False,
-    look: Annotated[str, typer.Option(
-        help="look to apply; only 'neutral' (no look, colorimetric) for now: looks arrive in a later release"
-    )] = "neutral",
+    look: Annotated[str, typer.Option(help="look: a name from `rotpunkt looks` or a .toml path")] = "neutral",
 ) -> None:
     """Develop every raw file under IN_DIR into OUT_DIR, mirroring the folders.
 
@@ -159,8 +161,9 @@ def batch(
 
     console = _err_console()
     try:
-        if look.lower() != "neutral":
-            raise InvalidParams(f"--look: only 'neutral' is available for now; got {look!r}")
+        from .look import load_look
+
+        load_look(look)
         if scheduler is not None and cluster is not None:
             raise InvalidParams("give --scheduler or --cluster, not both")
         if cluster is not None and cluster.lower() != "local":
@@ -171,7 +174,7 @@ def batch(
         from .params import validate
         from .pipeline import DevelopParams
 
-        params = validate(DevelopParams(space=space.lower()))
+        params = validate(DevelopParams(space=space.lower(), look=look))
         jobs = rbatch.plan(in_dir, outdir, fmt=fmt)
         if workers is not None and workers < 1:
             raise InvalidParams(f"--workers must be >= 1; got {workers}")
@@ -218,7 +221,17 @@ def demo(
     from . import sample_path
 
     develop([Path(sample_path())], outdir=outdir, space=space, fmt="jpeg", demosaic=None, quality=95,
-            exposure=0.0, overwrite=True, preview=0)
+            exposure=0.0, overwrite=True, preview=0, look="neutral")
+
+
+@app.command()
+def looks() -> None:
+    """List the looks: shipped ones and those in the user folder ($ROTPUNKT_LOOKS or ~/.config/rotpunkt/looks)."""
+    from .look import list_looks
+
+    for name, path, summary in list_looks():
+        print(f"{name:16s} {summary}")
+        print(f"{'':16s} {path}")
 
 
 def _jsonable(v):

@@ -229,7 +229,7 @@ def xy_to_temperature_tint(xy, *, sdk_table: bool = True) -> tuple[float, float]
     ``sdk_table=True`` uses the SDK's table verbatim (u = 0.24702 at 325 MK^-1) so that rendering
     matches Adobe's; ``False`` uses the corrected value (as colour-science does). The two differ only
     for temperatures between 2857 K and 3333 K, by up to ~0.8 % (25 K) in temperature.
-    Returns (temperature, tint); ``-tint / 3000`` equals colour-science's D_uv.
+    Returns (temperature, tint); ``tint / 3000`` equals colour-science's D_uv.
     """
     table = _ROBERTSON_SDK if sdk_table else _ROBERTSON
     x, y = float(xy[0]), float(xy[1])

@@ -58,6 +58,9 @@ class DevelopParams:
     crop: bool = param(True, choices=(True, False), doc="apply the DefaultCrop")
     orient: bool = param(True, choices=(True, False), doc="rotate the pixels upright (EXIF Orientation)")
     workers: int = param(2, unit="threads", range=(1, 64), doc="threads for strip-parallel stages")
+    look: str = param("neutral", doc="look: a shipped or user look name, or a .toml path ('neutral' = "
+                                     "colorimetric, no tone curve; see `rotpunkt looks`)")
+    seed: int = param(0, range=(0, 2**31 - 1), doc="seed of the look's grain (same seed, same output)")
 
 
 def check_shape(arr: np.ndarray, meta: RawMetadata) -> None:
@@ -246,6 +249,10 @@ def develop(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None = 
             raise InvalidParams(f"unknown develop parameter: {exc}") from exc
     validate(p)
     try:
+        if has_look(p):
+            from .look import load_look
+
+            load_look(p.look)  # an unknown look is a params error before any pixel work
         return _develop(data, meta, p)
     except RotpunktError as err:
         raise with_path(err, meta.path) if meta.path else err from None
@@ -296,11 +303,40 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
     return rgb, plan.facts
 
 
-def _develop(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> Image:
-    rgb, _facts = scene_linear(data, meta, p)
+def has_look(p: DevelopParams) -> bool:
+    """True when ``p`` names a look other than the colorimetric 'neutral' one."""
+    return p.look != "neutral"
+
+
+def look_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> np.ndarray:
+    """Scene-linear render through ``p.look``: display-linear (H, W, 3) float32 in ``p.space``'s primaries.
+
+    The look works in linear Rec.2020 (see :func:`rotpunkt.look.apply_look`); the scene is rendered there,
+    passed through the look, and converted to the output primaries (both D65)."""
+    from .look import apply_look, load_look
+
+    look = load_look(p.look)
+    rgb, _ = scene_linear(data, meta, dataclasses.replace(p, space="rec2020"))
+    out = apply_look(rgb, look, seed=p.seed, workers=p.workers)
+    del rgb
+    to_out = cm.xyz_to_rgb_matrix(p.space) @ cm.rgb_to_xyz_matrix("rec2020")
+    colour.apply_matrix(out, to_out, out=out, workers=p.workers)
+    return out
+
+
+def encode_display(rgb: np.ndarray, workers: int = 2) -> np.ndarray:
+    """In place: clip display-linear values to [0, 1] and apply the sRGB transfer function (also P3's)."""
     for y0 in range(0, rgb.shape[0], STRIP_ROWS):
         s = rgb[y0:y0 + STRIP_ROWS]
         np.clip(s, 0.0, 1.0, out=s)
-    cm.srgb_encode_fast(rgb, out=rgb, workers=p.workers)
+    return cm.srgb_encode_fast(rgb, out=rgb, workers=workers)
+
+
+def _develop(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> Image:
+    if has_look(p):
+        rgb = look_linear(data, meta, p)
+    else:
+        rgb, _facts = scene_linear(data, meta, p)
+    encode_display(rgb, p.workers)
     return Image(data=rgb, space=p.space, orientation=1 if p.orient else meta.orientation, exif=meta.exif,
                  source=meta.path)

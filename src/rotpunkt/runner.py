@@ -287,6 +287,8 @@ def fallback_reason(data: np.ndarray, meta: RawMetadata, params: DevelopParams |
     sample from, the whole image); a default crop that selects no pixels.
     """
     p = params or DevelopParams()
+    if pipeline.has_look(p):
+        return "a look (local tone mapping, vignette, grain, sharpening) works on the whole image"
     if pipeline.opcode_list(meta, 2):
         return "the file has an OpcodeList3 (applied after demosaic over the whole image)"
     if pipeline.opcode_list(meta, 0) or pipeline.opcode_list(meta, 1):
