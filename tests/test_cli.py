@@ -101,3 +101,16 @@ def test_preview_option_writes_a_half_size_image(tmp_path):
         assert im.size == (300, 169)
     r = run("develop", rotpunkt.sample_path(), "-o", tmp_path, "--preview", "3")
     assert r.returncode == 2 and "--preview" in r.stderr
+
+
+def test_contact_sheet(tmp_path):
+    out = tmp_path / "sheet.jpg"
+    r = run("contact-sheet", rotpunkt.sample_path(), "-o", out, "--look", "neutral", "--look", "monochrome",
+            "--width", "200", "--cols", "2")
+    assert r.returncode == 0, r.stderr
+    with PILImage.open(out) as im:
+        assert im.size == (2 * 200, 112 + 24)  # 600x338 boxed down 3x to 200x112, plus the label strip
+        a = np.asarray(im.convert("RGB"), dtype=np.int16)
+    mono = a[:112, 200:]
+    assert np.abs(mono[..., 0] - mono[..., 1]).max() <= 3  # the monochrome cell is grey
+    assert np.abs(a[:112, :200, 0] - a[:112, :200, 2]).mean() > 3  # the neutral cell has colour

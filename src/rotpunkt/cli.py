@@ -234,6 +234,30 @@ def looks() -> None:
         print(f"{'':16s} {path}")
 
 
+@app.command("contact-sheet")
+def contact_sheet_cmd(
+    src: Annotated[Path, typer.Argument(help="raw file", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="sheet file (.jpg, .png, .tif)")] = Path("sheet.jpg"),
+    looks_: Annotated[list[str] | None, typer.Option("--look", help="looks to show (default: all)")] = None,
+    width: Annotated[int, typer.Option(help="width of each cell in pixels")] = 360,
+    cols: Annotated[int, typer.Option(help="cells per row")] = 3,
+) -> None:
+    """Render one photo in every look, labelled, side by side."""
+    from .errors import InvalidParams
+    from .io.write import write
+    from .sheet import contact_sheet
+
+    console = _err_console()
+    try:
+        if not 32 <= width <= 4000 or not 1 <= cols <= 16:
+            raise InvalidParams(f"--width must be in [32, 4000] and --cols in [1, 16]; got {width}, {cols}")
+        write(contact_sheet(src, looks_ or None, width=width, cols=cols), output, quality=90)
+    except RotpunktError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    print(output)
+
+
 def _jsonable(v):
     import numpy as np
 
