@@ -330,7 +330,7 @@ def test_cli_success_and_usage_errors(tree, tmp_path):
     from rotpunkt.cli import app
 
     runner = CliRunner()
-    for args, words in ((["--look", "vivid"], "neutral"), (["--cluster", "ec2"], "local"),
+    for args, words in ((["--look", "no-such-look"], "unknown look"), (["--cluster", "ec2"], "local"),
                         (["--cluster", "local", "--scheduler", "tcp://127.0.0.1:1"], "not both"),
                         (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "workers"),
                         (["--format", "gif"], "format"), (["--quality", "101"], "quality"),
