@@ -114,3 +114,24 @@ def test_contact_sheet(tmp_path):
     mono = a[:112, 200:]
     assert np.abs(mono[..., 0] - mono[..., 1]).max() <= 3  # the monochrome cell is grey
     assert np.abs(a[:112, :200, 0] - a[:112, :200, 2]).mean() > 3  # the neutral cell has colour
+
+
+def test_look_fit_and_export(tmp_path):
+    """A JPEG made from the sample through the shipped 'vivid' look is fitted back by `rotpunkt look fit`,
+    and the fitted look exports as a .cube."""
+    r = run("develop", rotpunkt.sample_path(), "-o", tmp_path, "--look", "vivid")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "fitted.toml"
+    r = run("look", "fit", "--raw", rotpunkt.sample_path(), "--jpeg", tmp_path / "sample.jpg", "-o", out,
+            "--name", "mine")
+    assert r.returncode == 0, r.stderr
+    assert "mean" in r.stdout.lower()
+    from rotpunkt.look import load_look
+
+    look = load_look(out)
+    assert look.name == "mine" and look.tone.contrast > 1.05  # vivid raises contrast; the fit finds it
+    r = run("look", "export", out, "-o", tmp_path / "mine.cube", "--size", "17")
+    assert r.returncode == 0, r.stderr
+    assert "LUT_3D_SIZE 17" in (tmp_path / "mine.cube").read_text()
+    r = run("look", "fit", "--raw", rotpunkt.sample_path(), "-o", out)
+    assert r.returncode == 2 and "--jpeg" in r.stderr  # a usage error

@@ -258,6 +258,106 @@ def contact_sheet_cmd(
     print(output)
 
 
+look_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Fit looks from JPEGs; export looks.")
+app.add_typer(look_app, name="look")
+
+
+def _read_jpeg(path: Path):
+    """A phone JPEG as float32 (H, W, 3) in [0, 1] and its colour space ("p3" when its ICC says so)."""
+    import io as _io
+
+    import numpy as np
+    from PIL import Image as PILImage
+    from PIL import ImageCms
+
+    from .errors import CorruptFile
+
+    try:
+        with PILImage.open(path) as im:
+            icc = im.info.get("icc_profile")
+            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:
+        raise CorruptFile(f"not a readable image: {exc}", path) from None
+    space = "srgb"
+    if icc:
+        try:
+            desc = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(_io.BytesIO(icc)))
+            space = "p3" if "P3" in desc else "srgb"
+        except (OSError, ImageCms.PyCMSError):
+            pass
+    return rgb, space
+
+
+@look_app.command("fit")
+def look_fit(
+    raw: Annotated[list[Path], typer.Option("--raw", help="raw file of a pair (repeat)")],
+    jpeg: Annotated[list[Path], typer.Option("--jpeg", help="the phone's JPEG of the same shot (repeat)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="look file to write (.toml)")],
+    holdout_raw: Annotated[Path | None, typer.Option(help="a held-out pair's raw, to report the error on")] = None,
+    holdout_jpeg: Annotated[Path | None, typer.Option(help="the held-out pair's JPEG")] = None,
+    name: Annotated[str, typer.Option(help="the look's name")] = "fitted",
+) -> None:
+    """Fit a look (tone curve + colour) that makes rotpunkt's render match the phone's own JPEGs."""
+    import dataclasses
+
+    from .errors import InvalidParams
+    from .io import read
+    from .look import look_to_toml
+    from .lookfit import fit_look
+    from .pipeline import DevelopParams, scene_linear
+
+    console = _err_console()
+
+    def render(path: Path):
+        data, meta = read(path)
+        return scene_linear(data, meta, dataclasses.replace(DevelopParams(), space="rec2020"))[0]
+
+    try:
+        if len(raw) != len(jpeg) or not raw:
+            raise InvalidParams(f"give one --jpeg per --raw; got {len(raw)} raw and {len(jpeg)} JPEG files")
+        if (holdout_raw is None) != (holdout_jpeg is None):
+            raise InvalidParams("give both --holdout-raw and --holdout-jpeg, or neither")
+        pairs, spaces = [], set()
+        for r, j in zip(raw, jpeg, strict=True):
+            img, space = _read_jpeg(j)
+            pairs.append((render(r), img))
+            spaces.add(space)
+        holdout = None
+        if holdout_raw is not None:
+            img, space = _read_jpeg(holdout_jpeg)
+            holdout = (render(holdout_raw), img)
+            spaces.add(space)
+        if len(spaces) > 1:
+            raise InvalidParams("the JPEGs mix sRGB and Display P3; fit them separately")
+        look, report = fit_look(pairs, name=name, holdout=holdout, jpeg_space=spaces.pop())
+        from .io.write import write_text
+
+        write_text(output, look_to_toml(look, header=report.text()))
+    except RotpunktError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    print(report.text())
+
+
+@look_app.command("export")
+def look_export(
+    look: Annotated[str, typer.Argument(help="look name or .toml path")],
+    output: Annotated[Path, typer.Option("-o", "--output", help=".cube file to write")],
+    size: Annotated[int, typer.Option(help="LUT points per axis (33 or 65)")] = 33,
+    space: Annotated[str, typer.Option(help="output primaries of the LUT: srgb, p3 or rec2020")] = "srgb",
+) -> None:
+    """Export a look's global colour and tone as a 3D LUT (.cube) for other tools."""
+    from .look import export_cube, load_look
+
+    console = _err_console()
+    try:
+        export_cube(load_look(look), output, size=size, space=space)
+    except RotpunktError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    print(output)
+
+
 def _jsonable(v):
     import numpy as np
 

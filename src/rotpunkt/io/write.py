@@ -433,6 +433,13 @@ def _describe_os_error(err: OSError, folder: Path) -> str:
     return f"cannot write the file: {err.strerror or err}"
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write a UTF-8 text file (a look, a report) atomically: temporary file, then rename."""
+    path = Path(path)
+    _atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    return path
+
+
 def _atomic_write(path: Path, encode: Callable[[BinaryIO], None]) -> None:
     """Run ``encode(file)`` on a new temporary file next to ``path``, then rename it into place."""
     folder = path.parent
