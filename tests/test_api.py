@@ -88,3 +88,25 @@ def test_look_in_develop():
     assert np.abs(got - neutral).mean() > 0.01
     with pytest.raises(rotpunkt.InvalidParams, match="unknown look"):
         rotpunkt.develop(rotpunkt.sample_path(), look="no-such-look")
+
+
+def test_engines_agree_within_one_lsb(tmp_path):
+    """The compiled path (when built) gives the numpy reference's develop within 1 LSB at 16 bit."""
+    from scenes import colour_chart
+
+    from rotpunkt import fast
+
+    if not fast.AVAILABLE:
+        pytest.skip(f"compiled kernels not built: {fast.REASON}")
+    path = colour_chart(illuminant="A", patch_px=24, gap_px=6, noise=0.01).write(tmp_path / "c.dng")
+    for method in ("rcd", "bilinear"):
+        a = rotpunkt.develop(path, engine="numpy", demosaic=method).data
+        b = rotpunkt.develop(path, engine="halide", demosaic=method).data
+        assert np.abs(a.astype(np.float64) - b).max() <= 1 / 65535
+    from rotpunkt.io import read
+    from rotpunkt.runner import develop_tiled
+
+    data, meta = read(path)
+    t16 = develop_tiled(data, meta, rotpunkt.DevelopParams(engine="halide"), out_dtype=np.uint16, tile_rows=40)
+    w16 = develop_tiled(data, meta, rotpunkt.DevelopParams(engine="numpy"), out_dtype=np.uint16, tile_rows=40)
+    assert np.abs(t16.data.astype(np.int32) - w16.data).max() <= 1

@@ -58,6 +58,8 @@ class DevelopParams:
     crop: bool = param(True, choices=(True, False), doc="apply the DefaultCrop")
     orient: bool = param(True, choices=(True, False), doc="rotate the pixels upright (EXIF Orientation)")
     workers: int = param(2, unit="threads", range=(1, 64), doc="threads for strip-parallel stages")
+    engine: str = param("auto", choices=("auto", "halide", "numpy"),
+                        doc="compiled Halide kernels (auto: when built), or the numpy reference")
     look: str = param("neutral", doc="look: a shipped or user look name, or a .toml path ('neutral' = "
                                      "colorimetric, no tone curve; see `rotpunkt looks`)")
     seed: int = param(0, range=(0, 2**31 - 1), doc="seed of the look's grain (same seed, same output)")
@@ -274,14 +276,7 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
     neutral, gains, clip = plan.neutral, plan.gains, plan.clip
     if meta.photometric == "cfa":
         scale_planes_mosaic(lin, gains, meta.cfa_pattern, clip)
-        try:
-            rgb = demosaic.demosaic(lin, meta.cfa_pattern, demosaic.DemosaicParams(method=p.demosaic),
-                                    workers=p.workers)
-        except UnsupportedFormat:
-            warnings.warn(f"{meta.path}: {p.demosaic} does not support this CFA; using bilinear",
-                          RotpunktWarning, stacklevel=3)
-            rgb = demosaic.demosaic(lin, meta.cfa_pattern, demosaic.DemosaicParams(method="bilinear"),
-                                    workers=p.workers)
+        rgb = demosaic_stage(lin, meta.cfa_pattern, p.demosaic, p.engine, p.workers, meta.path)
         del lin
     else:
         rgb = lin
@@ -324,8 +319,51 @@ def look_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> np.nda
     return out
 
 
-def encode_display(rgb: np.ndarray, workers: int = 2) -> np.ndarray:
+def _fast(engine: str, what: str, path: str | None):
+    """The compiled kernels module when ``engine`` allows and they were built, else None.
+    engine 'halide' without them is an error; 'auto' warns once per process and uses numpy."""
+    if engine == "numpy":
+        return None
+    from . import fast
+
+    if fast.AVAILABLE:
+        return fast
+    if engine == "halide":
+        raise UnsupportedFormat(f"the compiled kernels are not available ({fast.REASON}); use engine='numpy'")
+    global _WARNED_NO_FAST
+    if not _WARNED_NO_FAST:
+        _WARNED_NO_FAST = True
+        warnings.warn(f"rotpunkt.fast is not built ({fast.REASON}): using the numpy path for {what}",
+                      RotpunktWarning, stacklevel=3)
+    return None
+
+
+_WARNED_NO_FAST = False
+
+
+def demosaic_stage(mosaic: np.ndarray, cfa: np.ndarray, method: str, engine: str, workers: int,
+                   path: str | None = None) -> np.ndarray:
+    """Demosaic through the registry, or the compiled kernel of the same method (bit-identical, tested).
+    A CFA the method cannot do falls back to bilinear with a warning."""
+    fast = _fast(engine, "demosaic", path) if method in ("rcd", "bilinear") else None
+    if fast is not None:
+        phase = fast.red_phase(cfa)
+        if phase is not None and mosaic.shape[0] >= 2 and mosaic.shape[1] >= 2:
+            return fast.bayer_to_rgb(np.ascontiguousarray(mosaic, dtype=np.float32), phase, method,
+                                     workers=workers)
+    try:
+        return demosaic.demosaic(mosaic, cfa, demosaic.DemosaicParams(method=method), workers=workers)
+    except UnsupportedFormat:
+        warnings.warn(f"{path}: {method} does not support this CFA; using bilinear", RotpunktWarning,
+                      stacklevel=3)
+        return demosaic.demosaic(mosaic, cfa, demosaic.DemosaicParams(method="bilinear"), workers=workers)
+
+
+def encode_display(rgb: np.ndarray, workers: int = 2, engine: str = "auto") -> np.ndarray:
     """In place: clip display-linear values to [0, 1] and apply the sRGB transfer function (also P3's)."""
+    fast = _fast(engine, "encoding", None)
+    if fast is not None and rgb.flags.c_contiguous and rgb.dtype == np.float32 and rgb.ndim == 3:
+        return fast.colour_encode(rgb, np.eye(3), out=rgb, workers=workers)
     for y0 in range(0, rgb.shape[0], STRIP_ROWS):
         s = rgb[y0:y0 + STRIP_ROWS]
         np.clip(s, 0.0, 1.0, out=s)
@@ -337,6 +375,6 @@ def _develop(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> Image:
         rgb = look_linear(data, meta, p)
     else:
         rgb, _facts = scene_linear(data, meta, p)
-    encode_display(rgb, p.workers)
+    encode_display(rgb, p.workers, p.engine)
     return Image(data=rgb, space=p.space, orientation=1 if p.orient else meta.orientation, exif=meta.exif,
                  source=meta.path)

@@ -66,7 +66,6 @@ from typing import Any
 
 import numpy as np
 
-from . import colour_math as cm
 from . import pipeline
 from .errors import CorruptFile, InvalidParams, RotpunktError, RotpunktWarning, with_path
 from .io.write import quantize
@@ -259,6 +258,7 @@ class TilePlan:
     method: str | None
     halo: int
     colour: pipeline.ColourPlan
+    engine: str = "auto"
 
     @property
     def facts(self) -> dict:
@@ -343,7 +343,7 @@ def plan_tiles(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None
         halo += halo & 1
 
     return TilePlan(source=source, source_linear=source_linear, meta=meta, size=size, rows=rows, cols=cols,
-                    cfa=cfa, method=method, halo=halo, colour=plan)
+                    cfa=cfa, method=method, halo=halo, colour=plan, engine=p.engine)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -372,7 +372,7 @@ def band_linear(plan: TilePlan, r0: int, r1: int, *, workers: int = 1) -> np.nda
     if plan.cfa is not None:
         pat = shift_pattern(plan.cfa, i0, c0)
         pipeline.scale_planes_mosaic(block, plan.colour.gains, pat, plan.colour.clip)
-        rgb = demosaic.demosaic(block, pat, demosaic.DemosaicParams(method=plan.method), workers=workers)
+        rgb = pipeline.demosaic_stage(block, pat, plan.method, plan.engine, workers, plan.meta.path)
         del block
     else:
         rgb = block
@@ -509,8 +509,7 @@ def _develop_tiled(data: np.ndarray, meta: RawMetadata, p: DevelopParams, tile_r
     def one(band: Band, workers: int) -> None:
         rgb = band_linear(plan, band.r0, band.r1, workers=workers)
         if not linear:
-            np.clip(rgb, 0.0, 1.0, out=rgb)
-            cm.srgb_encode_fast(rgb, out=rgb, workers=workers)
+            rgb = pipeline.encode_display(np.ascontiguousarray(rgb), workers, p.engine)
         dest[band.r0 - ya : band.r1 - ya] = rgb if bits is None else quantize(rgb, bits)
 
     _run_bands(one, plan_bands(ya, yb, plan.size[0], tile_rows, plan.halo), p.workers)
