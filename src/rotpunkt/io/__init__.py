@@ -39,6 +39,13 @@ def read(path: str | os.PathLike, *, reader: str = "auto") -> tuple[np.ndarray, 
         from ..errors import InvalidParams
 
         raise InvalidParams(f"reader must be one of {', '.join(READERS)}; got {reader!r}", path)
+    try:
+        if os.path.getsize(path) == 0:
+            from ..errors import CorruptFile
+
+            raise CorruptFile("the file is empty", path)
+    except OSError:
+        pass  # not found / permission: reported below by the reader with the same clear message
     if reader == "dng":
         return read_dng(path)
     if reader == "libraw":

@@ -76,6 +76,14 @@ OPCODE_IDS: dict[str, int] = {v: k for k, v in OPCODE_NAMES.items()}
 
 DNG_1_3 = 0x01030000  # DNGVersion 1.3.0.0, the version that introduced opcodes
 MAX_PLANES = 4  # kMaxColorPlanes of the DNG SDK: at most 4 colour planes in a DNG
+# Bounds on parameter blocks read from files (hostile input, issue 6). The specification sets none; these
+# are far above what cameras write (gain maps of tens of points per axis, bad-pixel lists of thousands)
+# and keep a file's few bytes from becoming gigabytes: the GainMap step interpolates a (points_v,
+# image columns) table, and every listed bad rectangle is painted over the image.
+MAX_GAIN_MAP_POINTS = 1024  # per axis
+MAX_GAIN_MAP_VALUES = 1 << 20  # points_v x points_h x map planes
+MAX_BAD_PIXELS = 1 << 20  # FixBadPixelsList points
+MAX_BAD_RECTS = 4096  # FixBadPixelsList rectangles
 STRIP_ROWS = 256  # row strip for the per-pixel geometry opcodes, to bound float64 temporaries
 
 # ----------------------------------------------------------------------------------------------------
@@ -475,6 +483,15 @@ class _Reader:
                 self.path,
             )
         vals = s.unpack_from(self.data, self.pos)
+        if fmt[-1] in "fd" and vals:
+            finite = np.isfinite(np.asarray(vals, dtype=np.float64))
+            if not finite.all():
+                k = int(np.argmin(finite))
+                at = self.pos + k * (s.size // len(vals))
+                raise CorruptFile(
+                    f"{self.what}: the parameter at byte {at} is {vals[k]}, not a finite number",
+                    self.path,
+                )
         self.pos += s.size
         return vals
 
@@ -515,6 +532,12 @@ def _parse_params(op_id: int, data: bytes, what: str, path) -> Any:
         params = FixBadPixelsConstant(*r.take("II"))
     elif op_id == 5:
         phase, n_pts, n_rects = r.take("III")
+        if n_pts > MAX_BAD_PIXELS or n_rects > MAX_BAD_RECTS:
+            raise CorruptFile(
+                f"{what}: {n_pts} bad points and {n_rects} bad rectangles (at most {MAX_BAD_PIXELS} and "
+                f"{MAX_BAD_RECTS} are read)",
+                path,
+            )
         r.need(8 * n_pts + 16 * n_rects)
         flat_p = r.array("i", 2 * n_pts)
         flat_r = r.array("i", 4 * n_rects)
@@ -543,6 +566,12 @@ def _parse_params(op_id: int, data: bytes, what: str, path) -> Any:
         (mp,) = r.take("I")
         if pv < 1 or ph < 1 or mp < 1:
             raise CorruptFile(f"{what}: empty gain map ({pv}x{ph} points, {mp} planes)", path)
+        if max(pv, ph) > MAX_GAIN_MAP_POINTS or pv * ph * mp > MAX_GAIN_MAP_VALUES:
+            raise CorruptFile(
+                f"{what}: {pv}x{ph} points x {mp} planes (at most {MAX_GAIN_MAP_POINTS} points per axis and "
+                f"{MAX_GAIN_MAP_VALUES} gains are read)",
+                path,
+            )
         n = pv * ph * mp
         r.need(4 * n)
         params = GainMap(area, pv, ph, sv, sh, ov, oh, mp, r.array("f", n))
