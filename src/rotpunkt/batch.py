@@ -27,7 +27,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +237,25 @@ def _params_dict(params: Any) -> dict[str, Any]:
     return dataclasses.asdict(validate(p))
 
 
+def remove_stale_temporaries(jobs: Sequence[Job]) -> int:
+    """Delete temporaries (``.NAME.tmp-XXXXXXXX``, see :mod:`rotpunkt.io.write`) that a killed earlier run
+    left next to these jobs' outputs; returns how many. A run killed outright (SIGKILL, power loss) cannot
+    remove its own temporary; the output itself never exists half-written, because it is only ever created
+    by the final rename. (Two batches writing into the same folder at the same moment are not supported.)"""
+    n = 0
+    for job in jobs:
+        dst = Path(job.dst)
+        if not dst.parent.is_dir():
+            continue
+        for tmp in dst.parent.glob(f".{dst.name}.tmp-*"):
+            try:
+                tmp.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
 def run_batch(
     jobs: Iterable[Job],
     params: Any = None,
@@ -323,6 +342,7 @@ def run_batch(
 
     results: list[Result | None] = [None] * len(jobs)
     todo: list[int] = []
+    remove_stale_temporaries(jobs)
     for i, job in enumerate(jobs):
         if not overwrite and Path(job.dst).exists():
             results[i] = Result(job, SKIPPED)
