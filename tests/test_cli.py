@@ -135,3 +135,16 @@ def test_look_fit_and_export(tmp_path):
     assert "LUT_3D_SIZE 17" in (tmp_path / "mine.cube").read_text()
     r = run("look", "fit", "--raw", rotpunkt.sample_path(), "-o", out)
     assert r.returncode == 2 and "--jpeg" in r.stderr  # a usage error
+
+
+def test_engine_option(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run("develop", rotpunkt.sample_path(), "-o", a, "--engine", "numpy", "-f", "tiff").returncode == 0
+    assert run("develop", rotpunkt.sample_path(), "-o", b, "--engine", "auto", "-f", "tiff").returncode == 0
+    import tifffile
+
+    x = tifffile.imread(a / "sample.tif").astype(np.int32)
+    y = tifffile.imread(b / "sample.tif").astype(np.int32)
+    assert np.abs(x - y).max() <= 1  # 1 LSB at 16 bit
+    r = run("develop", rotpunkt.sample_path(), "-o", a, "--engine", "cuda")
+    assert r.returncode == 2 and "engine" in r.stderr

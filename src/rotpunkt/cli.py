@@ -41,6 +41,7 @@ def develop(
     preview: Annotated[int, typer.Option("--preview", help="fast reduced develop: 2, 4 or 8 times smaller "
                                          "(no demosaic); 0 = full size")] = 0,
     look: Annotated[str, typer.Option(help="look: a name from `rotpunkt looks` or a .toml path")] = "neutral",
+    engine: Annotated[str, typer.Option(help="auto (compiled kernels when built), halide, or numpy")] = "auto",
 ) -> None:
     """Develop raw files to JPEG / 16-bit TIFF / PNG with the colour space's ICC profile embedded."""
     import numpy as np
@@ -65,7 +66,7 @@ def develop(
         from .look import load_look
 
         load_look(look)
-        kw = {"space": space.lower(), "exposure": exposure, "look": look}
+        kw = {"space": space.lower(), "exposure": exposure, "look": look, "engine": engine.lower()}
         if demosaic:
             kw["demosaic"] = demosaic
         params = validate(DevelopParams(**kw))
@@ -221,7 +222,7 @@ def demo(
     from . import sample_path
 
     develop([Path(sample_path())], outdir=outdir, space=space, fmt="jpeg", demosaic=None, quality=95,
-            exposure=0.0, overwrite=True, preview=0, look="neutral")
+            exposure=0.0, overwrite=True, preview=0, look="neutral", engine="auto")
 
 
 @app.command()
