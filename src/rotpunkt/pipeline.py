@@ -228,6 +228,19 @@ def apply_colour_plan(rgb: np.ndarray, plan: ColourPlan, *, workers: int = 2) ->
     return rgb
 
 
+def resolve_params(params: DevelopParams | None, overrides: dict[str, Any]) -> DevelopParams:
+    """``params`` (default DevelopParams()) with ``overrides`` replacing fields, validated."""
+    p = DevelopParams() if params is None else params
+    if not isinstance(p, DevelopParams):
+        raise InvalidParams(f"params must be a DevelopParams, got {type(p).__name__}")
+    if overrides:
+        try:
+            p = dataclasses.replace(p, **overrides)
+        except TypeError as exc:
+            raise InvalidParams(f"unknown develop parameter: {exc}") from exc
+    return validate(p)
+
+
 def develop(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None = None, **overrides: Any) -> Image:
     """Develop stored raw samples into a display-referred image.
 
@@ -243,13 +256,7 @@ def develop(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None = 
     Image with float32 (H, W, 3) data in [0, 1], encoded with the sRGB transfer function, in the
     primaries of ``params.space``.
     """
-    p = params or DevelopParams()
-    if overrides:
-        try:
-            p = dataclasses.replace(p, **overrides)
-        except TypeError as exc:
-            raise InvalidParams(f"unknown develop parameter: {exc}") from exc
-    validate(p)
+    p = resolve_params(params, overrides)
     try:
         if has_look(p):
             from .look import load_look

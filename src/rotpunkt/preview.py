@@ -83,7 +83,6 @@ import numpy as np
 
 from . import colour_math as cm
 from .errors import CorruptFile, InvalidParams, RotpunktError, RotpunktWarning, with_path
-from .params import validate
 from .pipeline import (
     _GAIN_COMMUTING,
     ColourPlan,
@@ -94,6 +93,7 @@ from .pipeline import (
     colour_plan,
     opcode_list,
     orient,
+    resolve_params,
     scale_planes_rgb,
     scene_linear,
 )
@@ -145,15 +145,7 @@ def preview(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None = 
     CorruptFile, UnsupportedFormat
         Where the develop raises them (colour tags, levels, opcodes, data shape).
     """
-    p = DevelopParams() if params is None else params
-    if not isinstance(p, DevelopParams):
-        raise InvalidParams(f"params must be a DevelopParams, got {type(p).__name__}")
-    if overrides:
-        try:
-            p = dataclasses.replace(p, **overrides)
-        except TypeError as exc:
-            raise InvalidParams(f"unknown develop parameter: {exc}") from exc
-    validate(p)
+    p = resolve_params(params, overrides)
     if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or int(scale) not in SCALES:
         raise InvalidParams(f"scale must be one of {', '.join(map(str, SCALES))}; got {scale!r}")
     if not isinstance(meta, RawMetadata):
