@@ -93,15 +93,11 @@ def _sizes() -> dict[int, tuple[int, int]]:
 
 
 def vm_hwm() -> int | None:
-    """Peak resident memory of this process in bytes (VmHWM), or None where /proc is missing."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    """Peak resident memory of this process in bytes (VmHWM; bench/develop.py's probe)."""
+    sys.path.insert(0, str(HERE))
+    from develop import peak_rss
+
+    return peak_rss()
 
 
 def reset_hwm() -> bool:
