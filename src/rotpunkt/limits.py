@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from .errors import InvalidParams, UnsupportedFormat
 from .params import param, validate
+from .params import replace as replace_params
 
 __all__ = ["Limits", "LimitExceeded", "DEFAULT", "current", "set_limits", "override"]
 
@@ -80,11 +81,7 @@ def set_limits(limits: Limits | None = None, /, **changes: int) -> Limits:
     new = limits if limits is not None else _current
     if not isinstance(new, Limits):
         raise InvalidParams(f"expected a Limits, got {type(new).__name__}")
-    if changes:
-        try:
-            new = dataclasses.replace(new, **changes)
-        except TypeError as exc:
-            raise InvalidParams(f"unknown limit: {exc}") from None
+    new = replace_params(new, changes, "limit")
     previous, _current = _current, new
     return previous
 

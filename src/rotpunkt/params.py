@@ -68,3 +68,14 @@ def validate(params: Any) -> Any:
             if math.isnan(value) or not (rng[0] <= value <= rng[1]):
                 raise InvalidParams(f"{name} must be in [{rng[0]}, {rng[1]}]; got {value!r}")
     return params
+
+
+def replace(params: Any, changes: dict[str, Any], what: str = "parameter") -> Any:
+    """``dataclasses.replace(params, **changes)``, with an unknown field raising InvalidParams
+    ("unknown <what>: ...") instead of a TypeError. Does not validate ranges (call :func:`validate`)."""
+    if not changes:
+        return params
+    try:
+        return dataclasses.replace(params, **changes)
+    except TypeError as exc:
+        raise InvalidParams(f"unknown {what}: {exc}") from None

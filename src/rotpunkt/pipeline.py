@@ -23,6 +23,7 @@ import numpy as np
 from . import colour_math as cm
 from .errors import InvalidParams, RotpunktError, RotpunktWarning, UnsupportedFormat, with_path
 from .params import param, validate
+from .params import replace as replace_params
 from .stages import colour, demosaic, opcodes
 from .stages.linearize import linearize
 from .types import Image, RawMetadata
@@ -233,12 +234,7 @@ def resolve_params(params: DevelopParams | None, overrides: dict[str, Any]) -> D
     p = DevelopParams() if params is None else params
     if not isinstance(p, DevelopParams):
         raise InvalidParams(f"params must be a DevelopParams, got {type(p).__name__}")
-    if overrides:
-        try:
-            p = dataclasses.replace(p, **overrides)
-        except TypeError as exc:
-            raise InvalidParams(f"unknown develop parameter: {exc}") from exc
-    return validate(p)
+    return validate(replace_params(p, overrides, "develop parameter"))
 
 
 def develop(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None = None, **overrides: Any) -> Image:
