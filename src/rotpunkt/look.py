@@ -650,14 +650,25 @@ def _monotone_cubic(points: np.ndarray):
     return f
 
 
+def _tone_constants(p: ToneLook) -> tuple[float, float, float]:
+    """(exponent c, white point W = q(white), shoulder start ys) of :func:`tone_curve`."""
+    g, b, t = GREY, p.black, p.toe
+    toe_slope = 1.0 + t / (g + t)  # log-log slope of the toe at grey
+    c = p.contrast / (g / (g - b) * toe_slope)
+    x1 = max(p.white - b, 0.0) * (g / (g - b))
+    w = g * (x1 / g) ** c
+    if t > 0:
+        w = w * w / (w + t) * ((g + t) / g)
+    return c, w, 1.0 - p.shoulder * (1.0 - g)
+
+
 def tone_curve(x, p: ToneLook) -> np.ndarray:
     """The tone curve T (float64): scene-linear level x >= 0 (the max of R, G, B) -> display-linear
     level in [0, 1]. Monotone non-decreasing. See :class:`ToneLook`; this is the reference the
     image kernel tabulates."""
     x = np.asarray(x, np.float64)
     g, b, t = GREY, p.black, p.toe
-    toe_slope = 1.0 + t / (g + t)  # log-log slope of the toe at grey
-    c = p.contrast / (g / (g - b) * toe_slope)
+    c, w, ys = _tone_constants(p)
 
     def pre(v):
         x1 = np.maximum(v - b, 0.0) * (g / (g - b))
@@ -667,8 +678,6 @@ def tone_curve(x, p: ToneLook) -> np.ndarray:
         return q
 
     q = pre(x)
-    w = float(pre(np.float64(p.white)))
-    ys = 1.0 - p.shoulder * (1.0 - g)
     if w > 1.0 and ys < 1.0:
         # rational shoulder from ys to the white point: value and slope 1 continuous at ys, 1 at w
         qc = np.clip(q, ys, w)
@@ -796,10 +805,25 @@ def _max3(p: np.ndarray) -> np.ndarray:
     return m
 
 
+def row_step(s: int) -> int:
+    """Rows a block mean of s x s blocks uses: every row (1) for s < 4, else every other row from the
+    block's first (2), which halves the work of the statistics passes of local tone mapping and
+    halation; the compiled engine uses the same rows."""
+    return 1 if s < 4 else 2
+
+
+def rows_used(h: int, s: int) -> np.ndarray:
+    """Number of rows each block of ``s`` rows (partial at the bottom) of an image ``h`` rows high
+    contributes to its mean: those y with (y mod s) mod row_step(s) == 0 (at least one per block)."""
+    st = row_step(s)
+    n = np.minimum(np.arange(0, h, s) + s, h) - np.arange(0, h, s)
+    return (n + st - 1) // st
+
+
 class _BlockMean:
-    """Mean of each s x s block of an (H, W) image (partial blocks at the far edges), gathered strip
-    by strip: ``add`` sums each strip row over column blocks (no two strips share a row), ``mean``
-    sums the rows and divides (float64)."""
+    """Mean of each s x s block of an (H, W) image (partial blocks at the far edges) over the rows
+    :func:`row_step` picks, gathered strip by strip: ``add`` sums each strip row over column blocks
+    (no two strips share a row), ``mean`` sums the rows and divides (float64)."""
 
     def __init__(self, shape: tuple[int, int], s: int):
         self.h, self.w = shape
@@ -811,11 +835,13 @@ class _BlockMean:
         self.cols[y0:y1] = np.add.reduceat(a, self.cs, axis=1) if self.s > 1 else a
 
     def mean(self) -> np.ndarray:
-        rs = np.arange(0, self.h, self.s)
-        sums = np.add.reduceat(self.cols.astype(np.float64), rs, axis=0)
-        nr = np.diff(np.append(rs, self.h))
+        st = row_step(self.s)
+        rows = self.cols.astype(np.float64)
+        if st > 1:
+            rows[(np.arange(self.h) % self.s) % st != 0] = 0.0
+        sums = np.add.reduceat(rows, np.arange(0, self.h, self.s), axis=0)
         nc = np.diff(np.append(self.cs, self.w))
-        return sums / (nr[:, None] * nc[None, :])
+        return sums / (rows_used(self.h, self.s)[:, None] * nc[None, :])
 
 
 def _block_mean(a: np.ndarray, s: int) -> np.ndarray:
@@ -860,11 +886,12 @@ class _Upsampler:
         fy = (ty - i0).astype(np.float32)[:, None]
         return i0, i1, fy
 
-    def __call__(self, f: np.ndarray, y0: int, y1: int) -> np.ndarray:
-        """Rows y0:y1 of the upsampled field(s): f (hl, wl) -> (rows, W), or (k, hl, wl) -> (k, rows, W)."""
+    def __call__(self, f: np.ndarray, y0: int, y1: int, row0: int = 0) -> np.ndarray:
+        """Rows y0:y1 of the upsampled field(s): f (hl, wl) -> (rows, W), or (k, hl, wl) -> (k, rows, W).
+        ``row0``: f holds only the field's rows from row0 on (those rows y0:y1 need)."""
         i0, i1, fy = self.rows(y0, y1)
-        a = f[..., i0, :]
-        r = f[..., i1, :] - a
+        a = f[..., i0 - row0, :]
+        r = f[..., i1 - row0, :] - a
         r *= fy
         r += a
         if self.keep:
@@ -957,8 +984,11 @@ class _LocalTone(_Kernel):
         self.blocks.add(self.logy[y0:y1], y0, y1)
 
     def finish(self):
+        self.finish_low(self.blocks.mean())
+
+    def finish_low(self, low: np.ndarray) -> None:
+        """The guided filter's coefficients (2, hl, wl) from the block means ``low`` of log2 Y."""
         p = self.p
-        low = self.blocks.mean()
         size = 2 * self.r + 1
         mean = ndimage.uniform_filter(low, size, mode="reflect")
         var = np.maximum(ndimage.uniform_filter(low * low, size, mode="reflect") - mean * mean, 0.0)
@@ -1292,7 +1322,10 @@ class _Halation(_Kernel):
         self.blocks.add(e, y0, y1)
 
     def finish(self):
-        low = self.blocks.mean()
+        self.finish_low(self.blocks.mean())
+
+    def finish_low(self, low: np.ndarray) -> None:
+        """The glow (hl, wl) from the block means ``low`` of the emission."""
         self.glow = ndimage.gaussian_filter(low, self.rpx / self.sub, mode="nearest").astype(np.float32)
         self.up = _Upsampler(low.shape, self.shape, self.sub) if self.sub > 1 else None
 
@@ -1353,36 +1386,67 @@ class _Sharpen(_Kernel):
         p += d
 
 
-_GRAIN_CHUNK = 64  # noise rows per seeded generator (fixed, so the noise never depends on workers)
+#: multipliers of the grain hash (odd 32-bit constants): node column, node row, seed
+GRAIN_HASH = (0x8DA6B343, 0xD8163841, 0xCB1AB31F)
+
+
+def grain_seed_term(seed: int) -> int:
+    """The seed's part of the grain hash: seed * GRAIN_HASH[2] mod 2^32."""
+    return (int(seed) * GRAIN_HASH[2]) & 0xFFFFFFFF
+
+
+def grain_noise(rows: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
+    """Grain noise at grid nodes (rows x cols, float32): uniform, mean 0, variance 1, a pure function of
+    (row, column, seed), so any part of the grid can be made anywhere (the compiled engine makes it
+    on the fly, bit for bit the same). h = (col K0) xor (row K1) xor (seed K2) mod 2^32, mixed by
+    xor-shift-multiply rounds (h ^= h >> 16; h *= 0x7feb352d; h ^= h >> 15; h *= 0x846ca68b;
+    h ^= h >> 16); value = ((h >> 8) 2^-24 - 0.5) sqrt(12)."""
+    k0, k1, _ = (np.uint32(k) for k in GRAIN_HASH)
+    r = np.asarray(rows).astype(np.uint32)[:, None]
+    c = np.asarray(cols).astype(np.uint32)[None, :]
+    with np.errstate(over="ignore"):
+        h = (c * k0) ^ (r * k1) ^ np.uint32(grain_seed_term(seed))
+        h ^= h >> np.uint32(16)
+        h *= np.uint32(0x7FEB352D)
+        h ^= h >> np.uint32(15)
+        h *= np.uint32(0x846CA68B)
+        h ^= h >> np.uint32(16)
+    u = (h >> np.uint32(8)).astype(np.float32)
+    u *= np.float32(2.0**-24)
+    u -= np.float32(0.5)
+    u *= np.float32(math.sqrt(12.0))
+    return u
+
+
+def grain_grid_shape(shape: tuple[int, int], size: float) -> tuple[int, int]:
+    """(rows, cols) of the grain's noise grid on an image of ``shape``: one node per pixel for size <= 1,
+    else ceil(H / size) + 1 by ceil(W / size) + 1."""
+    h, w = shape
+    if size <= 1.0:
+        return h, w
+    return int(math.ceil(h / size)) + 1, int(math.ceil(w / size)) + 1
 
 
 class _Grain(_Kernel):
     def __init__(self, p: GrainLook, shape, seed: int, workers: int):
         self.p, self.shape = p, shape
-        h, w = shape
         self.size = float(p.size)
-        if self.size <= 1.0:
-            hl, wl = h, w
-        else:
-            hl, wl = int(math.ceil(h / self.size)) + 1, int(math.ceil(w / self.size)) + 1
-        self.noise = np.empty((hl, wl), np.float32)
-        seq = np.random.SeedSequence(seed)
-        chunks = [(i, min(i + _GRAIN_CHUNK, hl)) for i in range(0, hl, _GRAIN_CHUNK)]
-        children = seq.spawn(len(chunks))
-
-        def gen(k: int, _unused: int) -> None:  # uniform white noise, mean 0, variance 1
-            i0, i1 = chunks[k]
-            out = self.noise[i0:i1]
-            np.random.default_rng(children[k]).random((i1 - i0, wl), np.float32, out=out)
-            out -= np.float32(0.5)
-            out *= np.float32(math.sqrt(12.0))
-
-        _parallel(gen, [(k, 0) for k in range(len(chunks))], workers)
+        hl, wl = grain_grid_shape(shape, self.size)
+        self.seed = seed
+        self.cols = np.arange(wl)
         self.up = _Upsampler((hl, wl), shape, self.size, keep_variance=True) if self.size > 1.0 else None
         self.k = np.float32(4 * p.strength)
 
+    def noise(self, y0: int, y1: int) -> np.ndarray:
+        """Noise (rows y0:y1 of the image, W): the grid's nodes there, bilinear with the variance kept."""
+        if self.up is None:
+            return grain_noise(np.arange(y0, y1), self.cols, self.seed)
+        i0, i1, _ = self.up.rows(y0, y1)
+        lo, hi = int(i0.min()), int(i1.max()) + 1
+        return self.up(grain_noise(np.arange(lo, hi), self.cols, self.seed), y0, y1, row0=lo)
+
     def strip(self, p, y0, y1):
-        n = self.noise[y0:y1].copy() if self.up is None else self.up(self.noise, y0, y1)
+        n = self.noise(y0, y1)
         y = _luma(p)  # w = 4 L (1 - L) = 4 (sqrt(Y) - Y), L = sqrt(Y)
         np.clip(y, 0, 1, out=y)
         w = np.sqrt(y)
@@ -1533,6 +1597,15 @@ def apply_grain(rgb, p: GrainLook, *, seed: int = 0, workers: int = 2) -> np.nda
     return _stage(rgb, p, GrainLook, "grain", workers, _check_seed(seed))
 
 
+def _vignette_fix(vig: VignetteLook, shape, kept: float | None) -> _Kernel | None:
+    """The kernel that undoes the lens vignetting the input still has (look vignette mode "total"):
+    in scene-linear light, where the lens made it (before the tone curve changes its size), with the
+    look's falloff; it commutes with the exposure stage's matrix (a gain per pixel)."""
+    if vig.mode != "total" or not kept:
+        return None
+    return _Vignette(VignetteLook(mode="add", amount=-kept, radius=vig.radius, feather=vig.feather), shape, None)
+
+
 def _check_kept(kept) -> float | None:
     if kept is None:
         return None
@@ -1584,7 +1657,7 @@ ORDER = ("exposure", "local_tone", "tone", "colour", "monochrome", "vignette", "
 
 
 def apply_look(rgb, look: Look | str | os.PathLike | None, *, seed: int = 0, workers: int = 2,
-               vignette_kept: float | None = None) -> np.ndarray:
+               vignette_kept: float | None = None, engine: str = "auto") -> np.ndarray:
     """Render scene-linear light through a look.
 
     Parameters
@@ -1605,6 +1678,11 @@ def apply_look(rgb, look: Look | str | os.PathLike | None, *, seed: int = 0, wor
         (right after the exposure stage, with the look's radius and feather) and the vignette stage
         then sets the corners to the look's amount, so the output has that amount in total. Looks
         in mode "add" ignore it (their vignette adds to whatever the input has).
+    engine : "auto", "halide" or "numpy"
+        "auto" renders with the compiled kernels (rotpunkt.fast) when they are built and the look
+        has no hue/sat/value table or .cube LUT, else with the numpy kernels; the two agree to
+        float32 rounding (the compiled vignette is exact where numpy interpolates a fine grid:
+        < 1e-4 of the gain).
 
     Returns
     -------
@@ -1616,19 +1694,202 @@ def apply_look(rgb, look: Look | str | os.PathLike | None, *, seed: int = 0, wor
     seed = _check_seed(seed)
     kept = _check_kept(vignette_kept)
     lk = load_look(look)
+    fast = _engine_module(_check_engine(engine), lk)
+    if fast is not None and min(img.shape[:2]) >= 2 and not is_identity(lk):
+        img32 = np.ascontiguousarray(img, np.float32)
+        _check_finite(img32)
+        return _fast_look(img32, lk, seed, kept, workers, fast)
     shape = img.shape[:2]
     kernels: list[_Kernel] = []
     vig = lk.vignette
     for sec in ORDER:
         extra = {"grain": (seed,)}.get(sec, ())
         kernels += _kernels_for(sec, getattr(lk, sec), shape, workers, *extra)
-        if sec == "exposure" and vig.mode == "total" and kept:
-            # the lens vignetting the input still has is undone in scene-linear light, where the
-            # lens made it (before the tone curve changes its size), with the look's falloff
-            fix = VignetteLook(mode="add", amount=-kept, radius=vig.radius, feather=vig.feather)
-            kernels.append(_Vignette(fix, shape, None))
+        fix = _vignette_fix(vig, shape, kept) if sec == "exposure" else None
+        if fix is not None:
+            kernels.append(fix)
     kernels.append(_Clip())
     return _run(img, kernels, workers)
+
+
+# ==================================================================================================
+# The compiled engine: the same look in one fused Halide pass (rotpunkt.fast, generate_look.py)
+# ==================================================================================================
+
+ENGINES = ("auto", "halide", "numpy")
+
+
+def _check_engine(engine: Any) -> str:
+    if engine not in ENGINES:
+        raise InvalidParams(f"engine must be one of {ENGINES}; got {engine!r}")
+    return engine
+
+
+def fast_supported(look: Look) -> bool:
+    """True when the compiled engine renders ``look``: everything but a free tone curve, a
+    hue/sat/value table and a .cube LUT (those run on the numpy engine)."""
+    col = look.colour
+    return not (look.tone.curve or col.hue_shift or col.sat_scale or col.val_scale
+                or (col.lut and col.lut_strength > 0))
+
+
+def _block_sums_to_mean(sums: np.ndarray, w: int, h: int, sub: int) -> np.ndarray:
+    """(ceil(H / sub), W) column sums over the used rows of each row block -> (ceil(H / sub),
+    ceil(W / sub)) block means (as :class:`_BlockMean`)."""
+    cs = np.arange(0, w, sub)
+    tot = np.add.reduceat(sums.astype(np.float64), cs, axis=1)
+    nc = np.diff(np.append(cs, w))
+    return tot / (rows_used(h, sub)[:, None] * nc[None, :])
+
+
+def _fast_look(img: np.ndarray, lk: Look, seed: int, kept: float | None, workers: int, fast,
+               from_input: np.ndarray | None = None, to_output: np.ndarray | None = None, encode: bool = False,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Render ``img`` through ``lk`` with the compiled kernels (``fast`` = the rotpunkt.fast module):
+    ``from_input`` (3 x 3, default identity) first, folded into the exposure stage's matrix; then
+    ``to_output`` (3 x 3, default identity) after the clip, clipped again, and sRGB-encoded when
+    ``encode``. Same maths as the numpy kernels (tests compare the two)."""
+    from .fast.layout import LOOK_PRM
+
+    h, w = img.shape[:2]
+    shape = (h, w)
+    vals: dict[str, float] = dict(zip(("ly0", "ly1", "ly2"), _LUMA32.tolist(), strict=True))
+    flags: dict[str, bool] = {"encode": encode}
+    exp = lk.exposure
+    m = wb_shift_matrix(exp) if not _is_default(exp) else np.eye(3)
+    if from_input is not None:
+        m = m @ from_input
+    vals.update({f"m{i}{k}": float(m[i, k]) for i in range(3) for k in range(3)})
+    vig = lk.vignette
+    # the vignette stage sets the look's amount; the input's own vignetting is undone apart (below)
+    vg = _Vignette(vig, shape, None).gain if _vignette_ev(vig, None) != 0 else np.ones((2, 2), np.float32)
+    vals.update(vg_ax=(vg.shape[1] - 1) / max(w - 1, 1), vg_ay=(vg.shape[0] - 1) / max(h - 1, 1))
+    fix = _vignette_fix(vig, shape, kept)
+    if fix is not None:  # the input's lens vignetting undone first, in numpy (an API-only case)
+        fixed = _run(img, [fix], workers)
+        out = fixed if out is img else out  # in place stays in place, on our own copy
+        img = fixed
+    z2, z3 = np.zeros((1, 1), np.float32), np.zeros((2, 1, 1), np.float32)
+    ab, glow = z3, z2
+    taps = np.ones(1, np.float32)
+    vals.update(lt_sub=1.0, lt_anchor=float(np.float32(math.log2(GREY))), lt_strength=0.0, lt_knee=0.0,
+                lt_detail1=0.0, lt_soft2=_LocalTone.SOFT**2)
+    # the same switches as _kernels_for
+    lt, col, mono = lk.local_tone, lk.colour, lk.monochrome
+    flags["local_tone"] = not (lt.strength == 0 and lt.detail == 1)
+    flags["tone"] = not _is_default(lk.tone)
+    flags["saturation"] = col.saturation != 1 or col.vibrance != 0
+    flags["monochrome"] = mono.enabled
+    tp = lk.tone
+    c, wp, ys = _tone_constants(tp)
+    shoulder = wp > 1.0 and ys < 1.0
+    vals.update(tone_nmin=2.0**-24, tone_black=tp.black, tone_bscale=GREY / (GREY - tp.black), tone_c=c,
+                tone_toe=tp.toe, tone_toescale=(GREY + tp.toe) / GREY, tone_ys=ys, tone_w=wp,
+                tone_i1ys=1.0 / (1.0 - ys) if ys < 1 else 0.0, tone_iwys=1.0 / (wp - ys) if shoulder else 0.0,
+                tone_shoulder=float(shoulder), tone_lift=tp.lift)
+    vals.update(sat=col.saturation, satvib=col.saturation * col.vibrance)
+    mk = _Monochrome(mono)
+    vals.update({f"mw{i}": float(mk.w[i]) for i in range(3)})
+    vals.update({f"ds{i}": float(mk.ds[i]) for i in range(3)})
+    vals.update({f"dh{i}": float(mk.dh[i]) for i in range(3)})
+    vals.update(mono_bs=float(mk.bs), mono_bh=float(mk.bh))
+    hal = lk.halation
+    flags["halation"] = hal.strength > 0
+    hk = _Halation(hal, shape) if flags["halation"] else None
+    vals.update(hal_sub=float(hk.sub) if hk else 1.0, hal_thr=hal.threshold, hal_inv=1.0 / (1.0 - hal.threshold))
+    vals.update({f"ht{i}": float(hk.tint[i]) if hk else 0.0 for i in range(3)})
+    sh = lk.sharpen
+    flags["sharpen"] = sh.amount > 0
+    if flags["sharpen"]:
+        taps = _Sharpen(sh, (1, 1)).k
+    vals["sh_amount"] = sh.amount
+    gr = lk.grain
+    flags["grain"] = gr.strength > 0
+    vals.update(gr_size=1.0, gr_k=0.0)
+    noise_shape = (1, 1)
+    if flags["grain"]:
+        g = _Grain(gr, shape, seed, workers)
+        noise_shape = grain_grid_shape(shape, g.size)
+        vals.update(gr_size=max(1.0, g.size), gr_k=float(g.k))
+    o = np.eye(3) if to_output is None else np.asarray(to_output, np.float64)
+    vals.update({f"o{i}{k}": float(o[i, k]) for i in range(3) for k in range(3)})
+
+    def prm() -> np.ndarray:
+        return np.array([vals.get(n, 0.0) for n in LOOK_PRM], np.float32)
+
+    if flags["local_tone"]:
+        lk_t = _LocalTone(lt, shape)
+        vals.update(lt_sub=float(lk_t.sub), lt_strength=lt.strength, lt_knee=lt.knee, lt_detail1=lt.detail - 1.0)
+        sums = fast.look_sums(img, prm(), vg, lk_t.sub, workers=workers)
+        lk_t.finish_low(_block_sums_to_mean(sums, w, h, lk_t.sub))
+        ab = lk_t.ab
+    if hk is not None:
+        sums = fast.look_sums(img, prm(), vg, hk.sub, glow=True, ab=ab, local_tone=flags["local_tone"],
+                              flags=flags, workers=workers)
+        hk.finish_low(_block_sums_to_mean(sums, w, h, hk.sub))
+        glow = hk.glow
+    return fast.look_apply(img, prm(), vg, ab=ab, glow=glow, noise_shape=noise_shape,
+                           noise_seed=grain_seed_term(seed), taps=taps, flags=flags, out=out, workers=workers)
+
+
+def render_look(rgb, look: Look | str | os.PathLike | None, *, from_input=None, to_output=None, seed: int = 0,
+                workers: int = 2, vignette_kept: float | None = None, engine: str = "auto",
+                overwrite_input: bool = False, trusted: bool = False) -> np.ndarray:
+    """:func:`apply_look`, then the matrix ``to_output`` (3 x 3, linear Rec.2020 -> the output
+    primaries; None: stay in Rec.2020), clip to [0, 1] and sRGB encoding (IEC 61966-2-1; also Display
+    P3's): a display-ready float32 (H, W, 3) image. With the compiled engine all of it is one pass.
+
+    ``from_input``: a 3 x 3 matrix that first takes ``rgb`` (then any linear RGB, e.g. white-balanced
+    camera RGB) to scene-linear Rec.2020; fused into the same pass. ``overwrite_input``: ``rgb`` (a
+    C-contiguous float32 array the caller gives up) may receive the result, saving a full image of
+    memory. ``trusted``: ``rgb`` is known finite (rotpunkt's own develop), so the check is skipped."""
+    img = _check_image(rgb)
+    workers = _check_workers(workers)
+    lk = load_look(look)
+    engine = _check_engine(engine)
+    pre = None if from_input is None else np.asarray(from_input, np.float64)
+    if pre is not None and (pre.shape != (3, 3) or not np.all(np.isfinite(pre))):
+        raise InvalidParams(f"from_input must be a finite 3 x 3 matrix; got {pre!r}")
+    fast = _engine_module(engine, lk)
+    if fast is not None and min(img.shape[:2]) >= 2:
+        img32 = np.ascontiguousarray(img, np.float32)
+        if not trusted:
+            _check_finite(img32)
+        # in place when nothing reads a neighbour (the sharpening does)
+        reuse = overwrite_input and img32 is rgb and lk.sharpen.amount == 0
+        return _fast_look(img32, lk, _check_seed(seed), _check_kept(vignette_kept), workers, fast, from_input=pre,
+                          to_output=to_output, encode=True, out=img32 if reuse else None)
+    from .stages.colour import apply_matrix
+
+    if pre is not None:
+        mine = overwrite_input and isinstance(rgb, np.ndarray) and rgb.dtype == np.float32 and rgb.flags.c_contiguous
+        img = apply_matrix(img, pre, out=img if mine else None, workers=workers)
+    out = apply_look(img, lk, seed=seed, workers=workers, vignette_kept=vignette_kept, engine="numpy")
+    if to_output is not None:
+        apply_matrix(out, np.asarray(to_output, np.float64), out=out, workers=workers)
+        np.clip(out, 0.0, 1.0, out=out)
+    return cm.srgb_encode_fast(out, out=out, workers=workers)
+
+
+def _engine_module(engine: str, lk: Look):
+    """rotpunkt.fast when ``engine`` and the look allow it, else None ('halide' with a look it cannot
+    render is an error)."""
+    if engine == "numpy":
+        return None
+    if not fast_supported(lk):
+        if engine == "halide":
+            raise InvalidParams(f"look {lk.name!r} has a free tone curve, a hue/sat/value table or a .cube LUT, "
+                                "which only the numpy engine renders; use engine='numpy' or 'auto'")
+        return None
+    from .pipeline import compiled
+
+    return compiled(engine, "looks")
+
+
+def _check_finite(img: np.ndarray) -> None:
+    for y0 in range(0, img.shape[0], 256):
+        if not np.isfinite(np.add.reduce(img[y0:y0 + 256], axis=None)):
+            raise InvalidParams(f"rgb has NaN or infinite values (rows {y0}-{min(y0 + 256, img.shape[0]) - 1})")
 
 
 def is_identity(look: Look) -> bool:

@@ -268,6 +268,14 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
 
     Returned array is a fresh buffer the caller owns. Also returns facts found on the way (white xy, CCT).
     """
+    rgb, plan = scene_camera(data, meta, p)
+    return apply_colour_plan(rgb, plan, workers=p.workers), plan.facts
+
+
+def scene_camera(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple[np.ndarray, ColourPlan]:
+    """:func:`scene_linear` but for its colour plan: white-balanced camera RGB (H, W, 3) float32, cropped and
+    oriented (a fresh buffer the caller owns), and the plan that takes it to ``p.space``'s primaries (per
+    pixel, so a caller may fuse it into its next pass: ``plan.matrix`` when the profile has no tables)."""
     check_shape(data, meta)
     stored = apply_list1(data, meta)
     lin = linearize(stored, meta)
@@ -293,12 +301,11 @@ def scene_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> tuple
         if not commute:
             scale_planes_rgb(rgb, gains, clip)
 
-    rgb = apply_colour_plan(rgb, plan, workers=p.workers)
     if p.crop and meta.default_crop is not None:
         rgb = default_crop(rgb, meta.default_crop)
     if p.orient:
         rgb = orient(rgb, meta.orientation)
-    return rgb, plan.facts
+    return np.ascontiguousarray(rgb), plan
 
 
 def has_look(p: DevelopParams) -> bool:
@@ -306,23 +313,27 @@ def has_look(p: DevelopParams) -> bool:
     return p.look != "neutral"
 
 
-def look_linear(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> np.ndarray:
-    """Scene-linear render through ``p.look``: display-linear (H, W, 3) float32 in ``p.space``'s primaries.
+def look_encoded(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> np.ndarray:
+    """Scene-linear render through ``p.look``, display-encoded: (H, W, 3) float32 in [0, 1], sRGB transfer
+    function, ``p.space``'s primaries.
 
-    The look works in linear Rec.2020 (see :func:`rotpunkt.look.apply_look`); the scene is rendered there,
-    passed through the look, and converted to the output primaries (both D65)."""
-    from .look import apply_look, load_look
+    The look works in linear Rec.2020 (see :func:`rotpunkt.look.apply_look`); the scene is rendered there
+    and passed through :func:`rotpunkt.look.render_look`, which also converts to the output primaries (both
+    D65), clips and encodes (one fused pass with the compiled engine)."""
+    from .look import load_look, render_look
 
     look = load_look(p.look)
-    rgb, _ = scene_linear(data, meta, dataclasses.replace(p, space="rec2020"))
-    out = apply_look(rgb, look, seed=p.seed, workers=p.workers)
-    del rgb
+    rgb, plan = scene_camera(data, meta, dataclasses.replace(p, space="rec2020"))
+    if plan.matrix is None:  # profile tables: applied apart
+        rgb, pre = apply_colour_plan(rgb, plan, workers=p.workers), None
+    else:  # camera -> Rec.2020 fused into the look's first pass
+        pre = plan.matrix
     to_out = cm.xyz_to_rgb_matrix(p.space) @ cm.rgb_to_xyz_matrix("rec2020")
-    colour.apply_matrix(out, to_out, out=out, workers=p.workers)
-    return out
+    return render_look(rgb, look, from_input=pre, to_output=to_out, seed=p.seed, workers=p.workers,
+                       engine=p.engine, overwrite_input=True, trusted=True)
 
 
-def _fast(engine: str, what: str, path: str | None):
+def compiled(engine: str, what: str, path: str | None = None):
     """The compiled kernels module when ``engine`` allows and they were built, else None.
     engine 'halide' without them is an error; 'auto' warns once per process and uses numpy."""
     if engine == "numpy":
@@ -348,7 +359,7 @@ def demosaic_stage(mosaic: np.ndarray, cfa: np.ndarray, method: str, engine: str
                    path: str | None = None) -> np.ndarray:
     """Demosaic through the registry, or the compiled kernel of the same method (bit-identical, tested).
     A CFA the method cannot do falls back to bilinear with a warning."""
-    fast = _fast(engine, "demosaic", path) if method in ("rcd", "bilinear") else None
+    fast = compiled(engine, "demosaic", path) if method in ("rcd", "bilinear") else None
     if fast is not None:
         phase = fast.red_phase(cfa)
         if phase is not None and mosaic.shape[0] >= 2 and mosaic.shape[1] >= 2:
@@ -362,11 +373,14 @@ def demosaic_stage(mosaic: np.ndarray, cfa: np.ndarray, method: str, engine: str
         return demosaic.demosaic(mosaic, cfa, demosaic.DemosaicParams(method="bilinear"), workers=workers)
 
 
-def encode_display(rgb: np.ndarray, workers: int = 2, engine: str = "auto") -> np.ndarray:
-    """In place: clip display-linear values to [0, 1] and apply the sRGB transfer function (also P3's)."""
-    fast = _fast(engine, "encoding", None)
+def encode_display(rgb: np.ndarray, workers: int = 2, engine: str = "auto", matrix=None) -> np.ndarray:
+    """In place: (``matrix``, 3 x 3, first, when given), clip display-linear values to [0, 1] and apply the
+    sRGB transfer function (also P3's). With the compiled kernels the three are one pass."""
+    fast = compiled(engine, "encoding")
     if fast is not None and rgb.flags.c_contiguous and rgb.dtype == np.float32 and rgb.ndim == 3:
-        return fast.colour_encode(rgb, np.eye(3), out=rgb, workers=workers)
+        return fast.colour_encode(rgb, np.eye(3) if matrix is None else matrix, out=rgb, workers=workers)
+    if matrix is not None:
+        colour.apply_matrix(rgb, matrix, out=rgb, workers=workers)
     for y0 in range(0, rgb.shape[0], STRIP_ROWS):
         s = rgb[y0:y0 + STRIP_ROWS]
         np.clip(s, 0.0, 1.0, out=s)
@@ -375,9 +389,11 @@ def encode_display(rgb: np.ndarray, workers: int = 2, engine: str = "auto") -> n
 
 def _develop(data: np.ndarray, meta: RawMetadata, p: DevelopParams) -> Image:
     if has_look(p):
-        rgb = look_linear(data, meta, p)
+        rgb = look_encoded(data, meta, p)
     else:
-        rgb, _facts = scene_linear(data, meta, p)
-    encode_display(rgb, p.workers, p.engine)
+        rgb, plan = scene_camera(data, meta, p)
+        if plan.matrix is None:
+            rgb = apply_colour_plan(rgb, plan, workers=p.workers)
+        encode_display(rgb, p.workers, p.engine, matrix=plan.matrix)  # the matrix fused into the encoding
     return Image(data=rgb, space=p.space, orientation=1 if p.orient else meta.orientation, exif=meta.exif,
                  source=meta.path)

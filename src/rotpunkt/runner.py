@@ -348,12 +348,13 @@ def plan_tiles(data: np.ndarray, meta: RawMetadata, params: DevelopParams | None
 # One band
 
 
-def band_linear(plan: TilePlan, r0: int, r1: int, *, workers: int = 1) -> np.ndarray:
+def band_linear(plan: TilePlan, r0: int, r1: int, *, workers: int = 1, colour: bool = True) -> np.ndarray:
     """Scene-linear RGB of output rows ``[r0, r1)`` (active-area rows inside ``plan.rows``).
 
     Returns float32 (r1 - r0, cols, 3), linear in the output space's primaries (exposure applied, not
     clipped, not encoded), over ``plan.cols``: the same values as rows ``[r0, r1)`` of
     ``pipeline.scene_linear`` before the crop and orientation. ``workers`` threads inside the stages.
+    ``colour`` False: white-balanced camera RGB, before ``plan.colour`` (for a caller that fuses it).
     """
     h, w = plan.size
     ya, yb = plan.rows
@@ -376,7 +377,7 @@ def band_linear(plan: TilePlan, r0: int, r1: int, *, workers: int = 1) -> np.nda
         rgb = block
         pipeline.scale_planes_rgb(rgb, plan.colour.gains, plan.colour.clip)
     rgb = np.ascontiguousarray(rgb[r0 - i0 : r1 - i0, xa - c0 : xb - c0])  # a view unless columns are cut
-    return pipeline.apply_colour_plan(rgb, plan.colour, workers=workers)
+    return pipeline.apply_colour_plan(rgb, plan.colour, workers=workers) if colour else rgb
 
 
 def _run_bands(fn: Callable[[Band, int], None], bands: list[Band], workers: int) -> None:
@@ -499,9 +500,11 @@ def _develop_tiled(data: np.ndarray, meta: RawMetadata, p: DevelopParams, tile_r
     bits = _BITS.get(dt)
 
     def one(band: Band, workers: int) -> None:
-        rgb = band_linear(plan, band.r0, band.r1, workers=workers)
+        fuse = not linear and plan.colour.matrix is not None  # as pipeline.develop: matrix + encoding in one
+        rgb = band_linear(plan, band.r0, band.r1, workers=workers, colour=not fuse)
         if not linear:
-            rgb = pipeline.encode_display(np.ascontiguousarray(rgb), workers, p.engine)
+            rgb = pipeline.encode_display(np.ascontiguousarray(rgb), workers, p.engine,
+                                          matrix=plan.colour.matrix if fuse else None)
         dest[band.r0 - ya : band.r1 - ya] = rgb if bits is None else quantize(rgb, bits)
 
     _run_bands(one, plan_bands(ya, yb, plan.size[0], tile_rows, plan.halo), p.workers)

@@ -373,3 +373,94 @@ def linearize_wb(
     _use_workers(workers)
     _kernels.linearize_wb(src, b, s, g, left, top, hi, res)
     return res
+
+
+# --------------------------------------------------------------------------------------------------
+# Look engine (see generate_look.py; rotpunkt.look builds the arguments and is the numpy reference)
+
+
+def _grid(a, ndim: int, name: str) -> np.ndarray:
+    """A float32 C-contiguous grid; the last two axes of a 2-D or 3-D one are edge-padded to at least
+    2 (the same bilinear values: a single node row is replicated), as the extension's buffer
+    conversion rejects axes of one element."""
+    arr = np.ascontiguousarray(a, dtype=np.float32)
+    if arr.ndim != ndim or min(arr.shape, default=0) < 1:
+        raise InvalidParams(f"{name} must be a non-empty {ndim}-D array; got shape {arr.shape}")
+    short = [max(0, 2 - n) if k >= ndim - 2 and ndim > 1 else 0 for k, n in enumerate(arr.shape)]
+    if any(short):
+        arr = np.ascontiguousarray(np.pad(arr, [(0, k) for k in short], mode="edge"))
+    return arr
+
+
+def _look_prm(prm) -> np.ndarray:
+    from .layout import LOOK_PRM
+
+    arr = _grid(prm, 1, "prm")
+    if arr.shape != (len(LOOK_PRM),) or not np.all(np.isfinite(arr)):
+        raise InvalidParams(f"prm must hold {len(LOOK_PRM)} finite values (layout.LOOK_PRM)")
+    return arr
+
+
+def _look_rgb(rgb) -> np.ndarray:
+    arr = _check_rgb(rgb)
+    if arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise InvalidParams(f"the compiled look kernels need an image of at least 2 x 2 pixels; got {arr.shape[:2]}")
+    return arr
+
+
+def look_sums(rgb: np.ndarray, prm, vignette, sub: int, *, glow: bool = False, ab=None,
+              local_tone: bool = False, flags: dict | None = None, workers: int | None = None) -> np.ndarray:
+    """Column sums over blocks of ``sub`` rows of the local tone stage's log2 luminance (``glow``
+    False) or the halation's emission (``glow`` True: needs the local tone coefficients ``ab`` and
+    the switches ``flags`` of tone, saturation and monochrome). Returns float32
+    (ceil(H / sub), W)."""
+    _require()
+    from .layout import LOOK_FLAGS
+
+    arr, p, vg = _look_rgb(rgb), _look_prm(prm), _grid(vignette, 2, "vignette")
+    if isinstance(sub, bool) or not isinstance(sub, (int, np.integer)) or not 1 <= sub <= arr.shape[0]:
+        raise InvalidParams(f"sub must be an integer in [1, {arr.shape[0]}]; got {sub!r}")
+    h, w = arr.shape[:2]
+    res = _check_out(None, (-(-h // int(sub)), w))
+    _use_workers(workers)
+    if not glow:
+        _kernels.look_sums_logy(arr, *p.tolist(), vg, int(sub), res)
+        return res
+    fl = flags or {}
+    switches = [bool(fl.get(n, False)) for n in LOOK_FLAGS[1:4]]
+    fn = _kernels.look_sums_glow_1 if local_tone else _kernels.look_sums_glow_0
+    fn(arr, *p.tolist(), vg, _grid(ab, 3, "ab"), int(sub), *switches, res)
+    return res
+
+
+def look_apply(rgb: np.ndarray, prm, vignette, *, ab, glow, noise_shape=(1, 1), noise_seed: int = 0, taps, flags: dict,
+               out: np.ndarray | None = None, workers: int | None = None) -> np.ndarray:
+    """The whole look on scene-linear Rec.2020 ``rgb`` (H, W, 3) float32, fused per tile, then the
+    output matrix, clip and (``flags['encode']``) sRGB encoding. ``flags``: name -> bool for
+    ``layout.LOOK_FLAGS``. The grids and tables are ``rotpunkt.look``'s (see generate_look.py); the
+    grain's noise grid (``noise_shape`` nodes) is hashed on the fly from ``noise_seed``
+    (``look.grain_seed_term``). Returns float32 (H, W, 3). ``out`` may be ``rgb`` itself when
+    the look does not sharpen (every pixel then reads only itself before it is written); with
+    sharpening it must not overlap ``rgb``."""
+    _require()
+    from .layout import LOOK_FLAGS
+
+    arr, p, vg = _look_rgb(rgb), _look_prm(prm), _grid(vignette, 2, "vignette")
+    fl = {n: bool(flags.get(n, False)) for n in LOOK_FLAGS}
+    in_place = out is not None and out is rgb and arr is rgb and not fl["sharpen"]
+    res = _check_out(out, arr.shape, () if in_place else (arr,))
+    nh, nw = (int(v) for v in noise_shape)
+    if nh < 1 or nw < 1 or not 0 <= int(noise_seed) < 2**32:
+        raise InvalidParams(f"noise_shape must be positive and noise_seed a 32-bit value; got {noise_shape}, "
+                            f"{noise_seed}")
+    t = _grid(taps, 1, "taps")
+    if t.shape[0] % 2 != 1:
+        raise InvalidParams(f"taps must have an odd length; got {t.shape[0]}")
+    if t.shape[0] == 1:  # the same filter with zero taps around (one-element axes are rejected)
+        t = np.array([0.0, t[0], 0.0], np.float32)
+    film = fl["halation"] or fl["grain"]
+    fn = getattr(_kernels, f"look_apply_{int(fl['local_tone'])}{int(film)}{int(fl['sharpen'])}")
+    runtime = [fl[n] for n in ("tone", "saturation", "monochrome", "encode")]
+    _use_workers(workers)
+    fn(arr, *p.tolist(), vg, _grid(ab, 3, "ab"), _grid(glow, 2, "glow"), nw, nh, int(noise_seed), t, *runtime, res)
+    return res

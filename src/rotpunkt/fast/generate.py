@@ -51,6 +51,7 @@ import os
 import sys
 import time
 
+import generate_look  # the look engine's pipelines (this script's folder is on sys.path)
 import halide as hl
 
 # --------------------------------------------------------------------------------------------------
@@ -488,6 +489,7 @@ PIPELINES = {
     "bayer_develop_bilinear": (lambda t: bayer_pipeline("bilinear", t, True), ()),
     "bayer_develop_rcd": (lambda t: bayer_pipeline("rcd", t, True), ()),
     "linearize_wb": (linearize_wb_pipeline, ()),
+    **{name: (builder, ()) for name, builder in generate_look.PIPELINES.items()},
 }
 
 # --------------------------------------------------------------------------------------------------
@@ -536,27 +538,40 @@ def _halide_version() -> str:
         return "unknown"
 
 
-def build(outdir: str, target: str = "host", only=None) -> dict:
-    """Compile every pipeline for ``target`` into ``outdir``; return the manifest (also written)."""
+def _compile_one(name: str, outdir: str, target: str) -> tuple[str, float]:
+    """Compile pipeline ``name`` into OUTDIR/NAME.a and its glue NAME.py.cpp (in a worker process)."""
+    builder, features = PIPELINES[name]
+    base = hl.get_host_target() if target == "host" else hl.Target(target)
+    t = base.with_feature(hl.TargetFeature.NoRuntime)
+    for feat in features:
+        t = t.with_feature(getattr(hl.TargetFeature, "StrictFloat" if feat == "strict_float" else feat))
+    t0 = time.perf_counter()
+    func, args = builder(t)
+    lib = os.path.join(outdir, f"{name}.a")
+    glue = os.path.join(outdir, f"{name}.py.cpp")
+    func.compile_to({hl.OutputFileType.static_library: lib, hl.OutputFileType.python_extension: glue}, args, name, t)
+    return name, round(time.perf_counter() - t0, 2)
+
+
+def build(outdir: str, target: str = "host", only=None, jobs: int | None = None) -> dict:
+    """Compile every pipeline for ``target`` into ``outdir`` (``jobs`` processes, default one per
+    core: each compile is single-threaded); return the manifest (also written)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     os.makedirs(outdir, exist_ok=True)
     base = hl.get_host_target() if target == "host" else hl.Target(target)
     names = [n for n in PIPELINES if only is None or n in only]
-    sources, objects, timings = [], [], {}
+    jobs = jobs or min(len(names), os.cpu_count() or 1)
+    timings = {}
+    # the slowest compiles first, so the processes finish together
+    order = sorted(names, key=lambda n: (not n.startswith("look_apply_1"), not n.startswith("look_apply")))
+    with ProcessPoolExecutor(max_workers=jobs) as ex:
+        for name, secs in ex.map(_compile_one, order, [outdir] * len(order), [target] * len(order)):
+            timings[name] = secs
+            print(f"rotpunkt.fast: compiled {name} in {secs:.1f} s", flush=True)
+    sources, objects = [], []
     for n, name in enumerate(names):
-        builder, features = PIPELINES[name]
-        t = base.with_feature(hl.TargetFeature.NoRuntime)
-        for feat in features:
-            t = t.with_feature(getattr(hl.TargetFeature, "StrictFloat" if feat == "strict_float" else feat))
-        t0 = time.perf_counter()
-        func, args = builder(t)
-        lib = os.path.join(outdir, f"{name}.a")
-        glue = os.path.join(outdir, f"{name}.py.cpp")
-        func.compile_to(
-            {hl.OutputFileType.static_library: lib, hl.OutputFileType.python_extension: glue}, args, name, t
-        )
-        timings[name] = round(time.perf_counter() - t0, 2)
-        print(f"rotpunkt.fast: compiled {name} in {timings[name]:.1f} s", flush=True)
-        objects.append(lib)
+        objects.append(os.path.join(outdir, f"{name}.a"))
         if n == 0:
             # this one carries the module definition (and the buffer unpacking it defines once)
             funcs = " ".join(f"X({nm})" for nm in names) + " X(set_num_threads) X(target)"
@@ -593,8 +608,9 @@ def main(argv=None) -> int:
     ap.add_argument("outdir")
     ap.add_argument("--target", default="host", help="Halide target string, or 'host' (default)")
     ap.add_argument("--only", nargs="*", help="compile only these pipelines")
+    ap.add_argument("--jobs", type=int, default=None, help="compiler processes (default: one per core)")
     a = ap.parse_args(argv)
-    build(a.outdir, a.target, a.only)
+    build(a.outdir, a.target, a.only, a.jobs)
     return 0
 
 
