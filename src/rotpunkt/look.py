@@ -27,12 +27,19 @@ Colour space: input and output are linear RGB with ITU-R BT.2020 primaries and t
 caller converts the output to sRGB or Display P3 and encodes it. "Luminance" Y below is the Y row of
 the Rec.2020 RGB-to-XYZ matrix (0.2627, 0.6780, 0.0593).
 
-Speed: the stages run fused, in row strips of 64 K pixels held planar (3, rows, W) so that every
-numpy operation is contiguous float32, on ``workers`` threads; only the stages that need the whole
-image first (local tone mapping, halation, sharpening) split the work into passes. Local tone
-mapping and halation filter a downsampled image and upsample the result (He & Sun, "Fast Guided
-Filter", 2015). The hue/saturation table and a .cube LUT are the costly stages (about 0.8 s and
-0.5 s of CPU per 12 MP); no shipped look uses them. ``python bench/look.py`` measures each look.
+Engines: two implementations of the same maths. The numpy engine (the reference) runs the stages
+fused, in row strips of 64 K pixels held planar (3, rows, W) so that every numpy operation is
+contiguous float32, on ``workers`` threads; only the stages that need the whole image first (local
+tone mapping, halation, sharpening) split the work into passes. The compiled engine
+(``rotpunkt.fast``, Halide, ``engine="auto"`` whenever it is built) renders the whole look in one
+fused pass per tile (plus a statistics pass for local tone mapping or halation, on every 2nd-4th
+row, :func:`row_step`), and :func:`render_look` fuses into it the matrix from the input's RGB
+(rotpunkt's develop passes white-balanced camera RGB), the output matrix, the clip and the encoding;
+the two agree within ~5e-5 (tests/test_look_fast.py). Local tone mapping and halation filter a
+downsampled image and upsample the result (He & Sun, "Fast Guided Filter", 2015). A free tone
+curve, the hue/saturation table and a .cube LUT exist only in the numpy engine (a look with one
+renders there; about 0.8 s and 0.5 s of CPU per 12 MP for the last two); no shipped look uses them.
+``python bench/look.py`` measures what each look adds to a develop.
 
 References
 ----------
@@ -806,10 +813,11 @@ def _max3(p: np.ndarray) -> np.ndarray:
 
 
 def row_step(s: int) -> int:
-    """Rows a block mean of s x s blocks uses: every row (1) for s < 4, else every other row from the
-    block's first (2), which halves the work of the statistics passes of local tone mapping and
-    halation; the compiled engine uses the same rows."""
-    return 1 if s < 4 else 2
+    """Rows a block mean of s x s blocks uses: every row for s < 4, every other row from the block's
+    first for s < 8, every fourth for larger blocks (still >= 2 rows of s pixels each). That cuts the
+    work of the statistics passes of local tone mapping and halation by 2-4x; the compiled engine
+    uses the same rows."""
+    return 1 if s < 4 else 2 if s < 8 else 4
 
 
 def rows_used(h: int, s: int) -> np.ndarray:
@@ -1560,7 +1568,8 @@ def apply_local_tone(rgb, p: LocalToneLook, *, workers: int = 2) -> np.ndarray:
 def apply_tone(rgb, p: ToneLook, *, workers: int = 2) -> np.ndarray:
     """Tone curve on max(R, G, B), ratios kept: rgb * T(max) / max (see :func:`tone_curve`);
     scene-linear in, display-linear out. Tabulated on 8193 points over log2 in [-24, 8]
-    (relative error < 1e-5 against :func:`tone_curve`)."""
+    (relative error < 1e-5 against :func:`tone_curve`, except within ~0.01 EV of a hard clip's kink,
+    where linear interpolation is off by up to ~4e-4; the compiled engine evaluates the curve)."""
     return _stage(rgb, p, ToneLook, "tone", workers)
 
 

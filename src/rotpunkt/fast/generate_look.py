@@ -335,7 +335,7 @@ def _sums(ch: Chain, value: hl.Expr, sub: hl.Param, t: hl.Target, name: str) -> 
     v = hl.Func(f"{name}_value")
     v[x, y] = value
     by = hl.Var("by")
-    step = hl.select(sub < 4, 1, 2)  # look.row_step: every row, or every other row from the block's first
+    step = hl.select(sub < 4, 1, hl.select(sub < 8, 2, 4))  # look.row_step, from the block's first row
     r = hl.RDom([hl.Range(0, (sub + 1) / 2 + 1)])
     end = hl.min(by * sub + sub, ch.h)
     row = by * sub + r.x * step
