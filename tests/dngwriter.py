@@ -479,7 +479,7 @@ def write_dng(
     compression: str = "none",
     tile: int | None = None,
     ljpeg_components: int = 1,
-    preview: bool = True,
+    preview: bool | np.ndarray = True,
     dng_version: tuple[int, int, int, int] = (1, 4, 0, 0),
     byteorder: str = "<",
     extratags_ifd0: Sequence[tuple] = (),
@@ -546,8 +546,9 @@ def write_dng(
     ljpeg_components : 1 or 2
         How lossless JPEG encodes CFA segments: 1 component of the segment's width, or 2 components
         of half the width (Adobe's layout). LinearRaw always uses 3 components (Apple ProRAW's layout).
-    preview : bool
-        True: IFD 0 is an 8-bit RGB preview and the raw image a SubIFD. False: raw image in IFD 0.
+    preview : bool or ndarray
+        True: IFD 0 is an 8-bit RGB preview and the raw image a SubIFD. False: raw image in IFD 0. A uint8
+        (h, w, 3) array: that image is the preview (e.g. a "phone JPEG" of the shot, for look fitting).
     dng_version : 4 ints
         DNGVersion. DNGBackwardVersion is 1.3.0.0 when opcode lists are present, else 1.1.0.0.
     byteorder : "<" or ">"
@@ -738,9 +739,10 @@ def write_dng(
         common["datetime"] = datetime
     path.parent.mkdir(parents=True, exist_ok=True)
     with _Writer(path, byteorder=byteorder) as tw:
-        if preview:
+        if isinstance(preview, np.ndarray) or preview:
             neutral = None if as_shot_neutral is None else _vector("as_shot_neutral", as_shot_neutral, 3)
-            thumb = _preview(arr, pattern, float(black.mean()), float(white.max()), neutral)
+            thumb = (np.ascontiguousarray(preview, np.uint8) if isinstance(preview, np.ndarray)
+                     else _preview(arr, pattern, float(black.mean()), float(white.max()), neutral))
             tw.write(thumb, photometric=PHOTOMETRIC_RGB, subfiletype=1, subifds=1, metadata=None,
                      extratags=ifd0_tags, **common)
             tw.write(raw_data, extratags=raw_tags, software=False, **raw_kw)

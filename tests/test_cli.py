@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from dngwriter import write_dng
 from PIL import Image as PILImage
 
 import rotpunkt
@@ -133,8 +134,23 @@ def test_look_fit_and_export(tmp_path):
     r = run("look", "export", out, "-o", tmp_path / "mine.cube", "--size", "17")
     assert r.returncode == 0, r.stderr
     assert "LUT_3D_SIZE 17" in (tmp_path / "mine.cube").read_text()
-    r = run("look", "fit", "--raw", rotpunkt.sample_path(), "-o", out)
-    assert r.returncode == 2 and "--jpeg" in r.stderr  # a usage error
+    r = run("look", "fit", "--raw", rotpunkt.sample_path(), "--holdout-jpeg", tmp_path / "sample.jpg", "-o", out)
+    assert r.returncode == 1 and "--holdout-raw" in r.stderr
+
+
+def test_look_fit_from_the_embedded_preview(tmp_path):
+    """No --jpeg: the phone's own rendering embedded in the DNG (the LG G4 sample's preview) is the target."""
+    out = tmp_path / "g4.toml"
+    r = run("look", "fit", "--raw", rotpunkt.sample_path(), "-o", out, "--name", "g4")
+    assert r.returncode == 0, r.stderr
+    assert "mean" in r.stdout.lower() and out.exists()
+    from rotpunkt.look import load_look
+
+    assert load_look(out).name == "g4"
+    bare = write_dng(tmp_path / "bare.dng", np.full((32, 48), 3000, np.uint16), cfa_pattern="RGGB",
+                     black_level=0, white_level=16383, preview=False)
+    r = run("look", "fit", "--raw", bare, "-o", tmp_path / "x.toml")
+    assert r.returncode == 1 and "preview" in r.stderr and not (tmp_path / "x.toml").exists()
 
 
 def test_engine_option(tmp_path):

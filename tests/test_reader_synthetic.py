@@ -80,3 +80,20 @@ def test_linear_raw_three_channel(tmp_path):
     from rotpunkt.colour_math import srgb_encode
 
     np.testing.assert_allclose(img.data[0, 0], srgb_encode(np.array([0.25, 0.5, 0.75])), atol=2e-3)
+
+
+def test_embedded_preview_is_read_as_written(tmp_path):
+    from rotpunkt.errors import MissingImageData
+    from rotpunkt.io.dng import embedded_preview
+
+    raw = np.random.default_rng(2).integers(0, 4000, (40, 60)).astype(np.uint16)
+    thumb = np.random.default_rng(3).integers(0, 256, (20, 30, 3)).astype(np.uint8)
+    path = write_dng(tmp_path / "p.dng", raw, cfa_pattern="RGGB", white_level=4095, preview=thumb)
+    before = path.read_bytes()
+    got = embedded_preview(path)
+    assert got.dtype == np.float32 and got.shape == (20, 30, 3)
+    np.testing.assert_array_equal(got, thumb / np.float32(255))
+    assert path.read_bytes() == before
+    bare = write_dng(tmp_path / "bare.dng", raw, cfa_pattern="RGGB", white_level=4095, preview=False)
+    with pytest.raises(MissingImageData, match="bare.dng.*preview"):
+        embedded_preview(bare)

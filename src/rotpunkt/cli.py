@@ -292,13 +292,16 @@ def _read_jpeg(path: Path):
 @look_app.command("fit")
 def look_fit(
     raw: Annotated[list[Path], typer.Option("--raw", help="raw file of a pair (repeat)")],
-    jpeg: Annotated[list[Path], typer.Option("--jpeg", help="the phone's JPEG of the same shot (repeat)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="look file to write (.toml)")],
+    jpeg: Annotated[list[Path] | None, typer.Option(
+        "--jpeg", help="the phone's JPEG of the same shot (repeat; none: each raw's embedded preview)")] = None,
     holdout_raw: Annotated[Path | None, typer.Option(help="a held-out pair's raw, to report the error on")] = None,
-    holdout_jpeg: Annotated[Path | None, typer.Option(help="the held-out pair's JPEG")] = None,
+    holdout_jpeg: Annotated[Path | None, typer.Option(
+        help="the held-out pair's JPEG (none: the held-out raw's embedded preview)")] = None,
     name: Annotated[str, typer.Option(help="the look's name")] = "fitted",
 ) -> None:
-    """Fit a look (tone curve + colour) that makes rotpunkt's render match the phone's own JPEGs."""
+    """Fit a look (tone curve + colour) that makes rotpunkt's render match the phone's own JPEGs (separate
+    files, or the previews embedded in the DNGs when no --jpeg is given)."""
     import dataclasses
 
     from .errors import InvalidParams
@@ -313,19 +316,29 @@ def look_fit(
         data, meta = read(path)
         return scene_linear(data, meta, dataclasses.replace(DevelopParams(), space="rec2020"))[0]
 
+    def rendering(raw_path: Path, jpeg_path: Path | None):
+        """The phone's rendering: the JPEG file, or the preview embedded in the DNG."""
+        if jpeg_path is not None:
+            return _read_jpeg(jpeg_path)
+        from .io.dng import embedded_preview
+
+        return embedded_preview(raw_path), "srgb"
+
     try:
-        if len(raw) != len(jpeg) or not raw:
-            raise InvalidParams(f"give one --jpeg per --raw; got {len(raw)} raw and {len(jpeg)} JPEG files")
-        if (holdout_raw is None) != (holdout_jpeg is None):
-            raise InvalidParams("give both --holdout-raw and --holdout-jpeg, or neither")
+        jpeg = jpeg or []
+        if not raw or (jpeg and len(raw) != len(jpeg)):
+            raise InvalidParams(f"give one --jpeg per --raw, or none (embedded previews); got {len(raw)} raw "
+                                f"and {len(jpeg)} JPEG files")
+        if holdout_raw is None and holdout_jpeg is not None:
+            raise InvalidParams("--holdout-jpeg needs --holdout-raw")
         pairs, spaces = [], set()
-        for r, j in zip(raw, jpeg, strict=True):
-            img, space = _read_jpeg(j)
+        for r, j in zip(raw, jpeg or [None] * len(raw), strict=True):
+            img, space = rendering(r, j)
             pairs.append((render(r), img))
             spaces.add(space)
         holdout = None
         if holdout_raw is not None:
-            img, space = _read_jpeg(holdout_jpeg)
+            img, space = rendering(holdout_raw, holdout_jpeg)
             holdout = (render(holdout_raw), img)
             spaces.add(space)
         if len(spaces) > 1:

@@ -849,6 +849,51 @@ def read_dng(path: str | os.PathLike, *, decode: bool = True) -> tuple[np.ndarra
         raise CorruptFile(f"damaged DNG structure: {type(exc).__name__}: {exc}", path) from exc
 
 
+#: PreviewColorSpace (DNG 1.2, tag 50970) values
+_PREVIEW_SPACES = {0: "srgb", 1: "gray gamma 2.2", 2: "srgb", 3: "adobe rgb", 4: "prophoto"}
+
+
+def embedded_preview(path: str | os.PathLike) -> np.ndarray:
+    """The largest 8-bit colour preview a DNG embeds (NewSubFileType 1: reduced resolution, in IFD 0 or a
+    SubIFD; uncompressed RGB or JPEG), as float32 (h, w, 3) in [0, 1], sRGB-encoded.
+
+    Raises MissingImageData when the file has none, UnsupportedFormat when its PreviewColorSpace is not
+    sRGB, CorruptFile when it cannot be decoded; each naming ``path``. The file is only read."""
+    path = os.fspath(path)
+    lim = current_limits()
+    try:
+        file_size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            _scan_structure(fh, file_size, path, lim)
+            fh.seek(0)
+            with _quiet_tifffile(), tifffile.TiffFile(fh) as tif:
+                pages = [pg for pg in _all_pages(tif)
+                         if (_first_int(pg, 254, 0) or 0) & 1 and pg.bitspersample == 8
+                         and pg.samplesperpixel >= 3 and pg.compression in (1, 6, 7)
+                         and int(pg.photometric) in (2, 6)]  # RGB, YCbCr
+                if not pages:
+                    raise MissingImageData("no 8-bit colour preview is embedded (NewSubFileType 1)", path)
+                best = max(pages, key=lambda pg: pg.imagelength * pg.imagewidth)
+                if best.imagelength * best.imagewidth * 3 > lim.max_decoded_bytes:
+                    raise LimitExceeded(f"preview of {best.imagewidth} x {best.imagelength} is beyond the limits",
+                                        path)
+                space = _PREVIEW_SPACES.get(_first_int(tif.pages[0], 50970, 0), "unknown")
+                if space != "srgb":
+                    raise UnsupportedFormat(f"the embedded preview is in {space} (PreviewColorSpace), not sRGB",
+                                            path)
+                rgb = np.asarray(best.asarray())
+    except RotpunktError:
+        raise
+    except FileNotFoundError as exc:
+        raise RotpunktError("file not found", path) from exc
+    except (tifffile.TiffFileError, ValueError, TypeError, IndexError, KeyError, struct.error, OverflowError,
+            RuntimeError) as exc:
+        raise CorruptFile(f"the embedded preview cannot be decoded: {type(exc).__name__}: {exc}", path) from exc
+    if rgb.ndim != 3 or rgb.shape[2] < 3:
+        raise CorruptFile(f"the embedded preview has shape {rgb.shape}, not (h, w, 3)", path)
+    return rgb[..., :3].astype(np.float32) / np.float32(255.0)
+
+
 def _levels(tags: _Tags, g: _Geometry, nsamp: int, active, path: str):
     """BlackLevel (rr, rc, samples), BlackLevelDeltaH/V and WhiteLevel (samples,), checked: the white level
     must lie above the highest black any pixel gets (DNG 1.7 chapter 5, "Linearization")."""
