@@ -332,3 +332,20 @@ def test_bad_pixel_lists_are_bounded():
         opcodes.parse_opcode_list(opcode_list(opcode_record(5, head)))
     rects = struct.pack(">III", 0, 0, 2) + struct.pack(">8i", 0, 0, 2, 2, 4, 4, 6, 6)
     assert len(opcodes.parse_opcode_list(opcode_list(opcode_record(5, rects)))[0].params.rects) == 2
+
+
+def test_embedded_preview_on_every_case_is_typed(corpus):
+    """`look fit` without --jpeg reads the DNG's preview: on every hostile file that is a preview or a
+    RotpunktError naming the file, never another exception; the file is left unchanged."""
+    from rotpunkt.errors import RotpunktError
+    from rotpunkt.io.dng import embedded_preview
+
+    for name, case in corpus.items():
+        before = case.path.read_bytes()
+        try:
+            img = embedded_preview(case.path)
+        except RotpunktError as err:
+            assert str(case.path) in str(err), name
+        else:
+            assert img.ndim == 3 and img.shape[2] == 3 and np.isfinite(img).all(), name
+        assert case.path.read_bytes() == before, name

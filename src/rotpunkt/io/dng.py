@@ -807,6 +807,19 @@ def _exif(ifd0: tifffile.TiffPage, tags: _Tags) -> Exif:
     )
 
 
+@contextmanager
+def _checked_tiff(path: str):
+    """``path`` opened as TIFF after its structure was walked (the hostile-file checks, before tifffile
+    parses anything): yields (tifffile.TiffFile, the open file, its size, the current limits)."""
+    lim = current_limits()
+    file_size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        _scan_structure(fh, file_size, path, lim)
+        fh.seek(0)
+        with _quiet_tifffile(), tifffile.TiffFile(fh) as tif:
+            yield tif, fh, file_size, lim
+
+
 def read_dng(path: str | os.PathLike, *, decode: bool = True) -> tuple[np.ndarray | None, RawMetadata]:
     """Read a DNG's main raw image and its metadata.
 
@@ -827,14 +840,9 @@ def read_dng(path: str | os.PathLike, *, decode: bool = True) -> tuple[np.ndarra
         Each naming ``path``.
     """
     path = os.fspath(path)
-    lim = current_limits()
     try:
-        file_size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            _scan_structure(fh, file_size, path, lim)
-            fh.seek(0)
-            with _quiet_tifffile(), tifffile.TiffFile(fh) as tif:
-                return _read(tif, fh, path, file_size, decode, lim)
+        with _checked_tiff(path) as (tif, fh, file_size, lim):
+            return _read(tif, fh, path, file_size, decode, lim)
     except RotpunktError:
         raise
     except FileNotFoundError as exc:
@@ -860,28 +868,23 @@ def embedded_preview(path: str | os.PathLike) -> np.ndarray:
     Raises MissingImageData when the file has none, UnsupportedFormat when its PreviewColorSpace is not
     sRGB, CorruptFile when it cannot be decoded; each naming ``path``. The file is only read."""
     path = os.fspath(path)
-    lim = current_limits()
     try:
-        file_size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            _scan_structure(fh, file_size, path, lim)
-            fh.seek(0)
-            with _quiet_tifffile(), tifffile.TiffFile(fh) as tif:
-                pages = [pg for pg in _all_pages(tif)
-                         if (_first_int(pg, 254, 0) or 0) & 1 and pg.bitspersample == 8
-                         and pg.samplesperpixel >= 3 and pg.compression in (1, 6, 7)
-                         and int(pg.photometric) in (2, 6)]  # RGB, YCbCr
-                if not pages:
-                    raise MissingImageData("no 8-bit colour preview is embedded (NewSubFileType 1)", path)
-                best = max(pages, key=lambda pg: pg.imagelength * pg.imagewidth)
-                if best.imagelength * best.imagewidth * 3 > lim.max_decoded_bytes:
-                    raise LimitExceeded(f"preview of {best.imagewidth} x {best.imagelength} is beyond the limits",
+        with _checked_tiff(path) as (tif, _fh, _size, lim):
+            pages = [pg for pg in _all_pages(tif)
+                     if (_first_int(pg, 254, 0) or 0) & 1 and pg.bitspersample == 8
+                     and pg.samplesperpixel >= 3 and pg.compression in (1, 6, 7)
+                     and int(pg.photometric) in (2, 6)]  # RGB, YCbCr
+            if not pages:
+                raise MissingImageData("no 8-bit colour preview is embedded (NewSubFileType 1)", path)
+            best = max(pages, key=lambda pg: pg.imagelength * pg.imagewidth)
+            if best.imagelength * best.imagewidth * 3 > lim.max_decoded_bytes:
+                raise LimitExceeded(f"preview of {best.imagewidth} x {best.imagelength} is beyond the limits",
+                                    path)
+            space = _PREVIEW_SPACES.get(_first_int(tif.pages[0], 50970, 0), "unknown")
+            if space != "srgb":
+                raise UnsupportedFormat(f"the embedded preview is in {space} (PreviewColorSpace), not sRGB",
                                         path)
-                space = _PREVIEW_SPACES.get(_first_int(tif.pages[0], 50970, 0), "unknown")
-                if space != "srgb":
-                    raise UnsupportedFormat(f"the embedded preview is in {space} (PreviewColorSpace), not sRGB",
-                                            path)
-                rgb = np.asarray(best.asarray())
+            rgb = np.asarray(best.asarray())
     except RotpunktError:
         raise
     except FileNotFoundError as exc:
