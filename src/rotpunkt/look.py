@@ -1864,8 +1864,7 @@ def render_look(rgb, look: Look | str | os.PathLike | None, *, from_input=None, 
         img32 = np.ascontiguousarray(img, np.float32)
         if not trusted:
             _check_finite(img32)
-        # in place when nothing reads a neighbour (the sharpening does)
-        reuse = overwrite_input and img32 is rgb and lk.sharpen.amount == 0
+        reuse = overwrite_input and img32 is rgb
         return _fast_look(img32, lk, _check_seed(seed), _check_kept(vignette_kept), workers, fast, from_input=pre,
                           to_output=to_output, encode=True, out=img32 if reuse else None)
     from .stages.colour import apply_matrix

@@ -439,15 +439,16 @@ def look_apply(rgb: np.ndarray, prm, vignette, *, ab, glow, noise_shape=(1, 1), 
     output matrix, clip and (``flags['encode']``) sRGB encoding. ``flags``: name -> bool for
     ``layout.LOOK_FLAGS``. The grids and tables are ``rotpunkt.look``'s (see generate_look.py); the
     grain's noise grid (``noise_shape`` nodes) is hashed on the fly from ``noise_seed``
-    (``look.grain_seed_term``). Returns float32 (H, W, 3). ``out`` may be ``rgb`` itself when
-    the look does not sharpen (every pixel then reads only itself before it is written); with
-    sharpening it must not overlap ``rgb``."""
+    (``look.grain_seed_term``). Returns float32 (H, W, 3). ``out`` may be ``rgb`` itself (in
+    place): a pixel is read before it is written, and with sharpening, which reads neighbours, each
+    strip computes its image before sharpening before it writes, and the rows two strips read come
+    from a copy (:func:`look_edge_rows`)."""
     _require()
     from .layout import LOOK_FLAGS
 
     arr, p, vg = _look_rgb(rgb), _look_prm(prm), _grid(vignette, 2, "vignette")
     fl = {n: bool(flags.get(n, False)) for n in LOOK_FLAGS}
-    in_place = out is not None and out is rgb and arr is rgb and not fl["sharpen"]
+    in_place = out is not None and out is rgb and arr is rgb
     res = _check_out(out, arr.shape, () if in_place else (arr,))
     nh, nw = (int(v) for v in noise_shape)
     if nh < 1 or nw < 1 or not 0 <= int(noise_seed) < 2**32:
@@ -458,9 +459,23 @@ def look_apply(rgb: np.ndarray, prm, vignette, *, ab, glow, noise_shape=(1, 1), 
         raise InvalidParams(f"taps must have an odd length; got {t.shape[0]}")
     if t.shape[0] == 1:  # the same filter with zero taps around (one-element axes are rejected)
         t = np.array([0.0, t[0], 0.0], np.float32)
+    edges = look_edge_rows(arr, t.shape[0] // 2) if fl["sharpen"] else np.zeros((2, 2, 3), np.float32)
     film = fl["halation"] or fl["grain"]
     fn = getattr(_kernels, f"look_apply_{int(fl['local_tone'])}{int(film)}{int(fl['sharpen'])}")
     runtime = [fl[n] for n in ("tone", "saturation", "monochrome", "encode")]
     _use_workers(workers)
-    fn(arr, *p.tolist(), vg, _grid(ab, 3, "ab"), _grid(glow, 2, "glow"), nw, nh, int(noise_seed), t, *runtime, res)
+    fn(arr, *p.tolist(), vg, _grid(ab, 3, "ab"), _grid(glow, 2, "glow"), nw, nh, int(noise_seed), t, edges, *runtime,
+       res)
     return res
+
+
+def look_edge_rows(rgb: np.ndarray, radius: int) -> np.ndarray:
+    """The rows of ``rgb`` within ``radius`` of a boundary between ``look_apply``'s strips (rows y with
+    (y + radius) mod LOOK_STRIP < 2 radius), copied in order: what neighbouring strips both read."""
+    from .layout import LOOK_STRIP
+
+    if not 1 <= radius <= LOOK_STRIP // 2:
+        raise InvalidParams(f"the sharpening radius must be 1..{LOOK_STRIP // 2} pixels; got {radius}")
+    rows = np.arange(rgb.shape[0])
+    rows = rows[(rows + radius) % LOOK_STRIP < 2 * radius]
+    return np.ascontiguousarray(rgb[rows] if rows.size >= 2 else np.repeat(rgb[:1], 2, axis=0), dtype=np.float32)

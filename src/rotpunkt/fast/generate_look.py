@@ -36,7 +36,7 @@ reciprocal: the kernels stay within ~5e-5 of the numpy engine (tests allow 2e-4)
 from __future__ import annotations
 
 import halide as hl
-from layout import LOOK_FLAGS, LOOK_PRM
+from layout import LOOK_FLAGS, LOOK_PRM, LOOK_STRIP
 
 x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
 LN2 = 0.6931471805599453
@@ -177,6 +177,7 @@ class Chain:
         self.w, self.h = rgb.dim(1).extent(), rgb.dim(2).extent()
         self.ups: list[Upsampled] = []
         self.funcs: list[hl.Func] = []
+        self.edge_rows = None
         # the look's vignette gain on look._Vignette's grid (the caller undoes the input's vignetting)
         self.vg = Upsampled("vignette", lambda i, j: vg[i, j], vg.dim(0).extent(), vg.dim(1).extent(), None,
                             False, corners=(prm.vg_ax, prm.vg_ay))
@@ -199,9 +200,19 @@ class Chain:
     def off(self, flag: str) -> bool:
         return self.flags.get(flag) is False
 
+    def source(self, ch_: int) -> hl.Expr:
+        """Input channel ``ch_`` at (x, y); with ``self.edge_rows`` (in-place sharpening), rows within
+        the blur's radius of a strip boundary come from that copy of the original rows."""
+        if self.edge_rows is None:
+            return self.rgb[ch_, x, y]
+        bnd, rad = self.edge_rows
+        off = (y + rad) % STRIP
+        idx = hl.clamp((y + rad) / STRIP * (2 * rad) + off - rad, 0, bnd.dim(2).extent() - 1)
+        return hl.select(off < 2 * rad, bnd[ch_, x, idx], self.rgb[ch_, x, y])
+
     def exposure(self):
         p = self.p
-        return self.keep("exposed", p.matrix("m", self.rgb[0, x, y], self.rgb[1, x, y], self.rgb[2, x, y]))
+        return self.keep("exposed", p.matrix("m", *(self.source(i) for i in range(3))))
 
     def logy(self, r, g, b):
         return log2(hl.max(self.p.luma(r, g, b), f32(2.0**-24)))
@@ -393,7 +404,8 @@ def sums_glow_pipeline(t: hl.Target, local_tone: bool):
 
 #: tile of look_apply's output (pixels): the pre-sharpening image of a tile (plus the blur's halo,
 #: recomputed by neighbouring tiles: ~6 % of the rows) stays in L2
-TILE = (512, 64)
+STRIP = LOOK_STRIP  # rows per parallel task
+TILE = (512, STRIP)
 
 
 def apply_pipeline(t: hl.Target, local_tone: bool, film: bool, sharpen: bool):
@@ -408,6 +420,11 @@ def apply_pipeline(t: hl.Target, local_tone: bool, film: bool, sharpen: bool):
     flags = _flags(local_tone, film, sharpen)
     ch = Chain(rgb, prm, flags, vg)
     p = ch.p
+    edges = hl.ImageParam(hl.Float(32), 3, "edge_rows")
+    edges.dim(0).set_bounds(0, 3).set_stride(1)
+    edges.dim(1).set_stride(3)
+    if sharpen:
+        ch.edge_rows = (edges, taps.dim(0).extent() // 2)
     pre_rgb = ch.through_vignette(ab)
     if film:
         pre_rgb = ch.halation(pre_rgb, glow)
@@ -460,11 +477,13 @@ def apply_pipeline(t: hl.Target, local_tone: bool, film: bool, sharpen: bool):
     out.tile(x, y, xo, yo, xi, yi, TILE[0], TILE[1], gw).split(xi, xio, xii, vec, gw)
     out.reorder(c, xii, xio, yi, xo, yo).unroll(c).vectorize(xii).parallel(yo)
     if blur:
+        # In place: the image before sharpening (and its luminance) is computed for the whole strip
+        # before the strip writes anything, and the rows other strips also read come from edge_rows
         pre, ys, by, bx, kr = blur
         pxo, pxi = hl.Var("pxo"), hl.Var("pxi")
-        pre.compute_at(out, xo).hoist_storage(out, yo).split(x, pxo, pxi, vec, gw).vectorize(pxi)
+        pre.compute_at(out, yo).split(x, pxo, pxi, vec, gw).vectorize(pxi)
         ch.schedule(ch.funcs[:n_pre - 1], pre, pxo, t)
-        ys.compute_at(out, xo).hoist_storage(out, yo).vectorize(x, vec, gw)
+        ys.compute_at(out, yo).vectorize(x, vec, gw)
         by.compute_at(out, xo).hoist_storage(out, yo).vectorize(x, vec, gw)
         by.update().reorder(x, kr.x, y).vectorize(x, vec, gw)
         five = taps.dim(0).extent() == 5  # sigma 0.5-1.1 px, the shipped looks': taps unrolled
@@ -472,14 +491,14 @@ def apply_pipeline(t: hl.Target, local_tone: bool, film: bool, sharpen: bool):
         bx.compute_at(out, xio).vectorize(x)
         bx.update().reorder(x, kr.x, y).vectorize(x)
         bx.update().specialize(five).unroll(kr.x)
-        _schedule_grids(ch.ups, out, xo, t)
+        _schedule_grids(ch.ups, out, yo, t)
         ch.schedule(ch.funcs[n_pre:], out, xio, t)
     else:
         ch.schedule(ch.funcs, out, xio, t)
         _schedule_grids(ch.ups, out, xo, t)
     if nz is not None:
         _schedule_grids([nz], out, xo, t)
-    return out, [rgb, *prm.params, vg, ab, glow, noise_w, noise_h, noise_seed, taps, *_runtime(flags)]
+    return out, [rgb, *prm.params, vg, ab, glow, noise_w, noise_h, noise_seed, taps, edges, *_runtime(flags)]
 
 
 #: name -> builder(target) -> (Func, args)

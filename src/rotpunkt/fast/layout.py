@@ -36,3 +36,8 @@ LOOK_PRM = (
 
 #: stage switches (see generate_look.py: some pick a compiled variant, the others are arguments)
 LOOK_FLAGS = ("local_tone", "tone", "saturation", "monochrome", "halation", "sharpen", "grain", "encode")
+
+#: rows of one parallel task of ``look_apply`` (its tiles are 512 x LOOK_STRIP). A sharpening look runs
+#: in place: the rows within the blur's radius of a strip boundary, which two strips read, are passed
+#: apart as they were before the pass (``fast.look_edge_rows``).
+LOOK_STRIP = 64
