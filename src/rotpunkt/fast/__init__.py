@@ -460,7 +460,7 @@ def look_apply(rgb: np.ndarray, prm, vignette, *, ab, glow, noise_shape=(1, 1), 
     if t.shape[0] == 1:  # the same filter with zero taps around (one-element axes are rejected)
         t = np.array([0.0, t[0], 0.0], np.float32)
     edges = look_edge_rows(arr, t.shape[0] // 2) if fl["sharpen"] else np.zeros((2, 2, 3), np.float32)
-    film = fl["halation"] or fl["grain"]
+    film = 2 if fl["halation"] else int(fl["grain"])  # the variants: none, grain, halation and grain
     fn = getattr(_kernels, f"look_apply_{int(fl['local_tone'])}{int(film)}{int(fl['sharpen'])}")
     runtime = [fl[n] for n in ("tone", "saturation", "monochrome", "encode")]
     _use_workers(workers)

@@ -13,8 +13,9 @@ tone, saturation, monochrome, encode, out)``
     the look's exposure); vignette float32 (hv, wv), the look's vignette gain on a grid whose corner
     nodes sit on the corner pixels; ab float32 (2, hl, wl), the guided filter's coefficients; glow
     float32 (hg, wg); the grain's noise grid (noise_h x noise_w nodes) hashed from noise_seed;
-    taps float32 (2 r + 1,), the sharpening blur. L, F, S (0/1) in the name: with local tone mapping,
-    with halation and grain, with sharpening (the caller picks the variant; a switched-off stage is
+    taps float32 (2 r + 1,), the sharpening blur. L, F, S in the name: with local tone mapping (0/1),
+    film effects none / grain / halation and grain (0/1/2), with sharpening (0/1) (the caller picks
+    the variant; a switched-off stage is
     absent from the code); the four booleans switch cheaper stages at run time (both sides are then
     computed). out = encode(clip(O @ clip(look(rgb), 0, 1), 0, 1)), O the ``o`` matrix, sRGB encoding
     when ``encode`` (else linear).
@@ -381,10 +382,10 @@ def _schedule_grids(ups, at: hl.Func, var, t: hl.Target) -> None:
         up.schedule(at, var, t)
 
 
-def _flags(local_tone: bool, film: bool, sharpen: bool, names=LOOK_FLAGS) -> dict:
+def _flags(local_tone: bool, film: int, sharpen: bool, names=LOOK_FLAGS) -> dict:
     """Switches: the costly stages fixed per compiled variant, the others runtime Params (both sides
     of a runtime switch are computed, so only cheap stages are switched at run time)."""
-    fixed = {"local_tone": local_tone, "halation": film, "grain": film, "sharpen": sharpen}
+    fixed = {"local_tone": local_tone, "halation": film == 2, "grain": film >= 1, "sharpen": sharpen}
     return {n: fixed[n] if n in fixed else hl.Param(hl.Bool(), f"{n}_on") for n in names}
 
 
@@ -408,8 +409,9 @@ STRIP = LOOK_STRIP  # rows per parallel task
 TILE = (512, STRIP)
 
 
-def apply_pipeline(t: hl.Target, local_tone: bool, film: bool, sharpen: bool):
-    """``look_apply``; ``local_tone``, ``film`` (halation and grain) and ``sharpen`` fixed per variant."""
+def apply_pipeline(t: hl.Target, local_tone: bool, film: int, sharpen: bool):
+    """``look_apply``; ``local_tone``, ``film`` (0 none, 1 grain, 2 halation and grain) and ``sharpen``
+    fixed per variant."""
     rgb, prm, vg = _inputs()
     ab = _ab()
     glow = hl.ImageParam(hl.Float(32), 2, "glow")
@@ -426,7 +428,7 @@ def apply_pipeline(t: hl.Target, local_tone: bool, film: bool, sharpen: bool):
     if sharpen:
         ch.edge_rows = (edges, taps.dim(0).extent() // 2)
     pre_rgb = ch.through_vignette(ab)
-    if film:
+    if film == 2:
         pre_rgb = ch.halation(pre_rgb, glow)
     n_pre = len(ch.funcs)  # the Funcs up to here make the image the sharpening reads around each pixel
     rgb1 = pre_rgb
@@ -505,6 +507,6 @@ def apply_pipeline(t: hl.Target, local_tone: bool, film: bool, sharpen: bool):
 PIPELINES = {
     "look_sums_logy": sums_logy_pipeline,
     **{f"look_sums_glow_{int(lt)}": (lambda t, lt=lt: sums_glow_pipeline(t, lt)) for lt in (False, True)},
-    **{f"look_apply_{int(lt)}{int(fm)}{int(sh)}": (lambda t, lt=lt, fm=fm, sh=sh: apply_pipeline(t, lt, fm, sh))
-       for lt in (False, True) for fm in (False, True) for sh in (False, True)},
+    **{f"look_apply_{int(lt)}{fm}{int(sh)}": (lambda t, lt=lt, fm=fm, sh=sh: apply_pipeline(t, lt, fm, sh))
+       for lt in (False, True) for fm in (0, 1, 2) for sh in (False, True)},
 }
