@@ -16,14 +16,15 @@ import pytest
 from dngwriter import write_dng
 from PIL import Image as PILImage
 
-N = 40  # files; each big enough (0.8 MP) that a batch is still running when the signal lands
+N = 30  # files; each big enough (3 MP, ~0.25 s) that a batch is still running when the signal lands, even
+# when a loaded machine delays the test's polling by seconds
 
 
 def _tree(root: Path) -> list[Path]:
     rng = np.random.default_rng(7)
     files = []
     for i in range(N):
-        data = (600 + rng.integers(0, 3000, size=(768, 1024))).astype(np.uint16)
+        data = (600 + rng.integers(0, 3000, size=(1536, 2048))).astype(np.uint16)
         files.append(write_dng(root / f"IMG_{i:03d}.dng", data, black_level=512, white_level=4095))
     return files
 
@@ -53,7 +54,7 @@ def _check_outputs(out: Path) -> int:
     for f in done:  # every output that exists is complete and decodable
         with PILImage.open(f) as im:
             im.load()
-            assert im.size == (1024, 768)
+            assert im.size == (2048, 1536)
     return len(done)
 
 
