@@ -828,6 +828,12 @@ def rows_used(h: int, s: int) -> np.ndarray:
     return (n + st - 1) // st
 
 
+def _per_pixel(block_sums: np.ndarray, h: int, w: int, s: int) -> np.ndarray:
+    """Sums over the used pixels of each s x s block of an (h, w) image -> their means."""
+    nc = np.diff(np.append(np.arange(0, w, s), w))
+    return block_sums / (rows_used(h, s)[:, None] * nc[None, :])
+
+
 class _BlockMean:
     """Mean of each s x s block of an (H, W) image (partial blocks at the far edges) over the rows
     :func:`row_step` picks, gathered strip by strip: ``add`` sums each strip row over column blocks
@@ -847,9 +853,7 @@ class _BlockMean:
         rows = self.cols.astype(np.float64)
         if st > 1:
             rows[(np.arange(self.h) % self.s) % st != 0] = 0.0
-        sums = np.add.reduceat(rows, np.arange(0, self.h, self.s), axis=0)
-        nc = np.diff(np.append(self.cs, self.w))
-        return sums / (rows_used(self.h, self.s)[:, None] * nc[None, :])
+        return _per_pixel(np.add.reduceat(rows, np.arange(0, self.h, self.s), axis=0), self.h, self.w, self.s)
 
 
 def _block_mean(a: np.ndarray, s: int) -> np.ndarray:
@@ -1293,17 +1297,25 @@ class _Monochrome(_Kernel):
                 p[c] *= f
 
 
+@lru_cache(maxsize=16)
+def _vignette_grid(shape: tuple[int, int], p: VignetteLook, kept: float | None) -> np.ndarray:
+    """:func:`vignette_gain` (float32, read-only) on the nodes of :class:`_Vignette`'s grid; cached, as a
+    batch develops many images of one size through one look."""
+    h, w = shape
+    sub = max(1, min(8, min(h, w) // 256))
+    hl, wl = max(2, -(-(h - 1) // sub) + 1), max(2, -(-(w - 1) // sub) + 1)
+    gain = vignette_gain(shape, p, kept, np.linspace(0, h - 1, hl), np.linspace(0, w - 1, wl)).astype(np.float32)
+    gain.setflags(write=False)
+    return gain
+
+
 class _Vignette(_Kernel):
     """The gain (:func:`vignette_gain`) exact on a grid of nodes every ``sub`` pixels that includes
     the image's first and last rows and columns, bilinear in between (error < 1e-4 of the gain)."""
 
     def __init__(self, p: VignetteLook, shape, kept):
-        h, w = shape
-        sub = max(1, min(8, min(h, w) // 256))
-        hl, wl = max(2, -(-(h - 1) // sub) + 1), max(2, -(-(w - 1) // sub) + 1)
-        ys, xs = np.linspace(0, h - 1, hl), np.linspace(0, w - 1, wl)
-        self.gain = vignette_gain(shape, p, kept, ys, xs).astype(np.float32)
-        self.up = _Upsampler((hl, wl), shape, corners=True)
+        self.gain = _vignette_grid(tuple(shape), p, kept)
+        self.up = _Upsampler(self.gain.shape, shape, corners=True)
 
     def strip(self, p, y0, y1):
         p *= self.up(self.gain, y0, y1)
@@ -1436,7 +1448,7 @@ def grain_grid_shape(shape: tuple[int, int], size: float) -> tuple[int, int]:
 
 
 class _Grain(_Kernel):
-    def __init__(self, p: GrainLook, shape, seed: int, workers: int):
+    def __init__(self, p: GrainLook, shape, seed: int):
         self.p, self.shape = p, shape
         self.size = float(p.size)
         hl, wl = grain_grid_shape(shape, self.size)
@@ -1550,7 +1562,7 @@ def _stage(rgb, params, cls, sec: str, workers: int, *args) -> np.ndarray:
     if not isinstance(params, cls):
         raise InvalidParams(f"{sec} params must be a {cls.__name__}, got {type(params).__name__}")
     _check_section(params, sec, None)
-    kernels = _kernels_for(sec, params, img.shape[:2], workers, *args)
+    kernels = _kernels_for(sec, params, img.shape[:2], *args)
     return _run(img, kernels, workers)
 
 
@@ -1629,7 +1641,7 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-def _kernels_for(sec: str, p: Any, shape, workers: int, *args) -> list[_Kernel]:
+def _kernels_for(sec: str, p: Any, shape, *args) -> list[_Kernel]:
     """The kernels of one section (empty when the section does nothing)."""
     if sec == "exposure":
         return [] if _is_default(p) else [_Matrix(wb_shift_matrix(p))]
@@ -1657,7 +1669,7 @@ def _kernels_for(sec: str, p: Any, shape, workers: int, *args) -> list[_Kernel]:
         return [_Sharpen(p, shape)] if p.amount > 0 else []
     if sec == "grain":
         seed = args[0] if args else 0
-        return [_Grain(p, shape, seed, workers)] if p.strength > 0 else []
+        return [_Grain(p, shape, seed)] if p.strength > 0 else []
     raise AssertionError(sec)  # pragma: no cover
 
 
@@ -1713,7 +1725,7 @@ def apply_look(rgb, look: Look | str | os.PathLike | None, *, seed: int = 0, wor
     vig = lk.vignette
     for sec in ORDER:
         extra = {"grain": (seed,)}.get(sec, ())
-        kernels += _kernels_for(sec, getattr(lk, sec), shape, workers, *extra)
+        kernels += _kernels_for(sec, getattr(lk, sec), shape, *extra)
         fix = _vignette_fix(vig, shape, kept) if sec == "exposure" else None
         if fix is not None:
             kernels.append(fix)
@@ -1745,10 +1757,7 @@ def fast_supported(look: Look) -> bool:
 def _block_sums_to_mean(sums: np.ndarray, w: int, h: int, sub: int) -> np.ndarray:
     """(ceil(H / sub), W) column sums over the used rows of each row block -> (ceil(H / sub),
     ceil(W / sub)) block means (as :class:`_BlockMean`)."""
-    cs = np.arange(0, w, sub)
-    tot = np.add.reduceat(sums.astype(np.float64), cs, axis=1)
-    nc = np.diff(np.append(cs, w))
-    return tot / (rows_used(h, sub)[:, None] * nc[None, :])
+    return _per_pixel(np.add.reduceat(sums.astype(np.float64), np.arange(0, w, sub), axis=1), h, w, sub)
 
 
 def _fast_look(img: np.ndarray, lk: Look, seed: int, kept: float | None, workers: int, fast,
@@ -1817,7 +1826,7 @@ def _fast_look(img: np.ndarray, lk: Look, seed: int, kept: float | None, workers
     vals.update(gr_size=1.0, gr_k=0.0)
     noise_shape = (1, 1)
     if flags["grain"]:
-        g = _Grain(gr, shape, seed, workers)
+        g = _Grain(gr, shape, seed)
         noise_shape = grain_grid_shape(shape, g.size)
         vals.update(gr_size=max(1.0, g.size), gr_k=float(g.k))
     o = np.eye(3) if to_output is None else np.asarray(to_output, np.float64)

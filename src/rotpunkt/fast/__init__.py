@@ -415,7 +415,7 @@ def look_sums(rgb: np.ndarray, prm, vignette, sub: int, *, glow: bool = False, a
     the switches ``flags`` of tone, saturation and monochrome). Returns float32
     (ceil(H / sub), W)."""
     _require()
-    from .layout import LOOK_FLAGS
+    from .layout import LOOK_RUNTIME_FLAGS
 
     arr, p, vg = _look_rgb(rgb), _look_prm(prm), _grid(vignette, 2, "vignette")
     if isinstance(sub, bool) or not isinstance(sub, (int, np.integer)) or not 1 <= sub <= arr.shape[0]:
@@ -427,7 +427,7 @@ def look_sums(rgb: np.ndarray, prm, vignette, sub: int, *, glow: bool = False, a
         _kernels.look_sums_logy(arr, *p.tolist(), vg, int(sub), res)
         return res
     fl = flags or {}
-    switches = [bool(fl.get(n, False)) for n in LOOK_FLAGS[1:4]]
+    switches = [bool(fl.get(n, False)) for n in LOOK_RUNTIME_FLAGS if n != "encode"]
     fn = _kernels.look_sums_glow_1 if local_tone else _kernels.look_sums_glow_0
     fn(arr, *p.tolist(), vg, _grid(ab, 3, "ab"), int(sub), *switches, res)
     return res
@@ -444,7 +444,7 @@ def look_apply(rgb: np.ndarray, prm, vignette, *, ab, glow, noise_shape=(1, 1), 
     strip computes its image before sharpening before it writes, and the rows two strips read come
     from a copy (:func:`look_edge_rows`)."""
     _require()
-    from .layout import LOOK_FLAGS
+    from .layout import LOOK_FLAGS, LOOK_RUNTIME_FLAGS
 
     arr, p, vg = _look_rgb(rgb), _look_prm(prm), _grid(vignette, 2, "vignette")
     fl = {n: bool(flags.get(n, False)) for n in LOOK_FLAGS}
@@ -462,7 +462,7 @@ def look_apply(rgb: np.ndarray, prm, vignette, *, ab, glow, noise_shape=(1, 1), 
     edges = look_edge_rows(arr, t.shape[0] // 2) if fl["sharpen"] else np.zeros((2, 2, 3), np.float32)
     film = 2 if fl["halation"] else int(fl["grain"])  # the variants: none, grain, halation and grain
     fn = getattr(_kernels, f"look_apply_{int(fl['local_tone'])}{int(film)}{int(fl['sharpen'])}")
-    runtime = [fl[n] for n in ("tone", "saturation", "monochrome", "encode")]
+    runtime = [fl[n] for n in LOOK_RUNTIME_FLAGS]
     _use_workers(workers)
     fn(arr, *p.tolist(), vg, _grid(ab, 3, "ab"), _grid(glow, 2, "glow"), nw, nh, int(noise_seed), t, edges, *runtime,
        res)

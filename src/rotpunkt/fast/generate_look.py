@@ -37,7 +37,7 @@ reciprocal: the kernels stay within ~5e-5 of the numpy engine (tests allow 2e-4)
 from __future__ import annotations
 
 import halide as hl
-from layout import LOOK_FLAGS, LOOK_PRM, LOOK_STRIP
+from layout import LOOK_FLAGS, LOOK_PRM, LOOK_RUNTIME_FLAGS, LOOK_STRIP
 
 x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
 LN2 = 0.6931471805599453
@@ -321,10 +321,6 @@ class Chain:
         return self.vignette(rgb)
 
 
-def _flag_params(names) -> dict:
-    return {n: hl.Param(hl.Bool(), f"{n}_on") for n in names}
-
-
 def _inputs():
     rgb = hl.ImageParam(hl.Float(32), 3, "rgb")
     rgb.dim(0).set_bounds(0, 3).set_stride(1)
@@ -386,11 +382,13 @@ def _flags(local_tone: bool, film: int, sharpen: bool, names=LOOK_FLAGS) -> dict
     """Switches: the costly stages fixed per compiled variant, the others runtime Params (both sides
     of a runtime switch are computed, so only cheap stages are switched at run time)."""
     fixed = {"local_tone": local_tone, "halation": film == 2, "grain": film >= 1, "sharpen": sharpen}
+    assert set(LOOK_FLAGS) - set(fixed) == set(LOOK_RUNTIME_FLAGS)
     return {n: fixed[n] if n in fixed else hl.Param(hl.Bool(), f"{n}_on") for n in names}
 
 
 def _runtime(flags: dict) -> list:
-    return [f for f in flags.values() if not isinstance(f, bool)]
+    """The runtime switches' Params, in ``LOOK_RUNTIME_FLAGS`` order (the wrappers' argument order)."""
+    return [flags[n] for n in LOOK_RUNTIME_FLAGS if n in flags]
 
 
 def sums_glow_pipeline(t: hl.Target, local_tone: bool):

@@ -36,6 +36,8 @@ LOOK_PRM = (
 
 #: stage switches (see generate_look.py: some pick a compiled variant, the others are arguments)
 LOOK_FLAGS = ("local_tone", "tone", "saturation", "monochrome", "halation", "sharpen", "grain", "encode")
+#: the switches passed as boolean arguments, in argument order (look_sums_glow takes the first three)
+LOOK_RUNTIME_FLAGS = ("tone", "saturation", "monochrome", "encode")
 
 #: rows of one parallel task of ``look_apply`` (its tiles are 512 x LOOK_STRIP). A sharpening look runs
 #: in place: the rows within the blur's radius of a strip boundary, which two strips read, are passed
