@@ -10,7 +10,8 @@ plain develop (look "neutral": colorimetric, encoded by the compiled colour kern
 mapping, sharpening, grain..., the output matrix, clip and encoding). Runs interleave (plain, then
 every look, repeated) so that a busy machine slows both alike: medians of wall and process CPU time,
 the median over rounds of (look run / plain run of the same round), and the best runs.
-The target (issue 5): a look adds at most 40 % to the develop time. Also printed: the look alone
+The target (issue 5): a look adds at most 40 % to the develop time. Also printed: rawpy (LibRaw, AHD)
+open + postprocess of the same file in the same rounds, and the look alone
 (``rotpunkt.look.render_look`` on a 12 MP scene-linear image) for each engine asked for.
 """
 
@@ -72,6 +73,12 @@ def main() -> None:
         with rotpunkt.open(path) as raw:
             raw.develop(workers=args.workers, look=look, engine=args.engine)
 
+    def peer():  # rawpy (LibRaw) open + postprocess of the same file, its default rendering (AHD)
+        import rawpy
+
+        with rawpy.imread(str(path)) as r:
+            r.postprocess()
+
     def alone(name: str):
         L.render_look(img, name, workers=args.workers, engine=args.engine)
 
@@ -81,10 +88,13 @@ def main() -> None:
     t_dev: list[tuple[float, float]] = []
     t_look: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
     t_alone: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
+    t_peer: list[tuple[float, float]] = []
+    peer()
     for _ in range(args.repeat):
         t_dev.append(timed(develop))
         for n in names:
             t_look[n].append(timed(lambda n=n: develop(n)))
+        t_peer.append(timed(peer))
     for _ in range(args.repeat):
         for n in names:
             t_alone[n].append(timed(lambda n=n: alone(n)))
@@ -111,6 +121,9 @@ def main() -> None:
         print(f"{'  + ' + n:16s} {lw:8.3f} {100 * (lw - dw) / dw:5.0f}% {100 * pair:5.0f}% {lb:7.3f} "
               f"{100 * (lb - db) / db:5.0f}% {lc:6.3f} {100 * (lc - dc) / dc:5.0f}%   {med(t_alone[n], 0):12.3f}",
               flush=True)
+    pw, pb, pc = med(t_peer, 0), best(t_peer), med(t_peer, 1)
+    print(f"{'rawpy AHD':16s} {pw:8.3f} {'':>6s} {'':>6s} {pb:7.3f} {'':>6s} {pc:6.3f}"
+          "   (LibRaw's own rendering of the same file, for scale)")
     print(f"worst look adds {100 * worst:.0f} % (medians), {100 * worst_pair:.0f} % (median of paired ratios) to "
           "the plain develop (target: at most 40 %)")
 

@@ -179,3 +179,13 @@ def test_kernel_arguments_are_checked():
                         taps=np.ones(1), flags={})
     with pytest.raises(InvalidParams):
         fast.look_sums(img, prm, np.ones((2, 2)), 0)
+
+
+@pytest.mark.parametrize("engine", ["auto", "numpy"])
+def test_render_look_rejects_a_bad_input_matrix_and_keeps_the_input(engine):
+    img = scene(16, 16)
+    before = img.copy()
+    for bad in (np.eye(2), [[1, 0, 0], [0, np.nan, 0], [0, 0, 1]], "x"):
+        with pytest.raises(InvalidParams, match="from_input"):
+            L.render_look(img, "vibrant", from_input=bad, engine=engine)
+    np.testing.assert_array_equal(img, before)

@@ -1865,7 +1865,10 @@ def render_look(rgb, look: Look | str | os.PathLike | None, *, from_input=None, 
     workers = _check_workers(workers)
     lk = load_look(look)
     engine = _check_engine(engine)
-    pre = None if from_input is None else np.asarray(from_input, np.float64)
+    try:
+        pre = None if from_input is None else np.asarray(from_input, np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParams(f"from_input must be a finite 3 x 3 matrix; got {from_input!r}") from None
     if pre is not None and (pre.shape != (3, 3) or not np.all(np.isfinite(pre))):
         raise InvalidParams(f"from_input must be a finite 3 x 3 matrix; got {pre!r}")
     fast = _engine_module(engine, lk)
